@@ -1,0 +1,53 @@
+"""adserver: a self-hosted lead-generation ad server for higher-education marketing."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from adserver import embedded_redis, geo
+from adserver.api import register_blueprints
+from adserver.cli import register_commands
+from adserver.errors import register_error_handlers
+from adserver.extensions import celery_init_app, init_db, redis_client
+from adserver.logs import configure_logging, init_request_ids
+from config.settings import ROOT, Settings, load_settings
+
+
+def _flask_config(settings: Settings) -> dict[str, object]:
+    return {
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": settings.redis_url,
+        "SECRET_KEY": settings.secret_key,
+        "ENCRYPTION_KEY": settings.encryption_key,
+        "ADMIN_API_KEY": settings.admin_api_key,
+        "PUBLIC_BASE_URL": settings.public_base_url,
+        "DELIVERY_URL_ALLOWLIST": settings.delivery_url_allowlist,
+        "DELIVERY_RETRY_BASE_S": settings.delivery_retry_base_s,
+        "MIGRATIONS_DIR": ROOT / "migrations",
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "JSON_SORT_KEYS": False,
+        "SETTINGS": settings,
+    }
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app: settings from the environment, then each part bound in turn."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    if settings.embedded_redis:
+        embedded_redis.ensure_running(settings.embedded_redis_socket)
+
+    app = Flask(__name__, instance_path=str(settings.instance_dir))
+    app.config.from_mapping(_flask_config(settings))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    init_db(app)
+    redis_client.init_app(app)
+    celery_init_app(app)
+    init_request_ids(app)
+    register_error_handlers(app)
+    register_blueprints(app)
+    register_commands(app)
+    geo.warm()
+    return app

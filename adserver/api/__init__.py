@@ -1,0 +1,12 @@
+"""Blueprints, registered in one place."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from adserver.api import catalog, health, openapi
+
+
+def register_blueprints(app: Flask) -> None:
+    for blueprint in (health.bp, catalog.bp, openapi.bp):
+        app.register_blueprint(blueprint)

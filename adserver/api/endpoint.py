@@ -1,0 +1,158 @@
+"""Declaring an endpoint once: its route, roles, request and response schemas.
+
+The same pydantic models validate requests and describe them in
+``GET /openapi.json``; handlers receive parsed values and return models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel
+
+from adserver.auth import Principal, authenticate
+from adserver.errors import ApiError
+from adserver.services import idempotency
+from adserver.validation import parse_model
+
+PUBLIC: tuple[str, ...] = ()
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    roles: tuple[str, ...]
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    allow_publishable: bool
+    errors: tuple[int, ...]
+    partial: bool = False
+    description: str = ""
+    extra_responses: dict[str, Any] = field(default_factory=dict)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def read_json_body() -> Any:
+    raw = request.get_data(cache=True)
+    mimetype = request.mimetype or ""
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    if not raw.strip():
+        raise ApiError(400, "malformed_body", "The request body must be a JSON object.")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ApiError(400, "malformed_body", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed_body", "The request body must be a JSON object.")
+    return data
+
+
+def _query_dict(model: type[BaseModel]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        keys = [name] + ([info.alias] if info.alias else [])
+        for key in keys:
+            if key in request.args:
+                data[name] = request.args.get(key)
+                break
+    return data
+
+
+def render(result: Any, status: int) -> Response:
+    if isinstance(result, Response):
+        return result
+    body = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def endpoint(
+    bp: Blueprint,
+    method: str,
+    rule: str,
+    *,
+    summary: str,
+    roles: tuple[str, ...],
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    allow_publishable: bool = False,
+    partial: bool = False,
+    errors: tuple[int, ...] = (),
+    description: str = "",
+    extra_responses: dict[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Register a route and its OpenAPI operation.
+
+    The handler is called with ``principal`` (on routes that need a key), ``body``
+    and ``query`` (parsed models, when declared; a raw dict for a partial body)
+    and the URL parameters.
+    Mutating POSTs honour ``Idempotency-Key``.
+    """
+    path = rule.replace("<", "{").replace(">", "}")
+    for converter in ("string:", "path:"):
+        path = path.replace("{" + converter, "{")
+
+    def decorate(handler: Callable[..., Any]) -> Callable[..., Response]:
+        OPERATIONS.append(
+            Operation(
+                method=method.lower(),
+                path=path,
+                summary=summary,
+                tag=bp.name,
+                roles=roles,
+                body=body,
+                query=query,
+                response=response,
+                status=status,
+                allow_publishable=allow_publishable,
+                errors=errors,
+                partial=partial,
+                description=description or (handler.__doc__ or "").strip(),
+                extra_responses=extra_responses or {},
+            )
+        )
+
+        @wraps(handler)
+        def view(**url_params: Any) -> Response:
+            principal: Principal | None = None
+            if roles:
+                principal = authenticate(roles, allow_publishable=allow_publishable)
+                g.principal = principal
+            kwargs: dict[str, Any] = dict(url_params)
+            if roles:
+                kwargs["principal"] = principal
+            if query is not None:
+                kwargs["query"] = parse_model(query, _query_dict(query))
+
+            def run() -> Response:
+                if body is not None:
+                    # A partial (PATCH) body is merged into the current object by the service,
+                    # which validates the result against the full model.
+                    data = read_json_body()
+                    kwargs["body"] = data if partial else parse_model(body, data)
+                return render(handler(**kwargs), status)
+
+            if method.upper() == "POST" and request.headers.get("Idempotency-Key") is not None:
+                return idempotency.replay_or_run(principal, run)
+            return run()
+
+        bp.add_url_rule(rule, endpoint=handler.__name__, view_func=view, methods=[method.upper()])
+        return view
+
+    return decorate

@@ -1,0 +1,35 @@
+"""Every model, imported here so Alembic and the app see the whole schema."""
+
+from adserver.models.base import Base, utcnow
+from adserver.models.catalog import (
+    Ad,
+    ApiKey,
+    Campaign,
+    Campus,
+    IdempotencyRecord,
+    Program,
+    Publisher,
+    School,
+    campaign_programs,
+)
+from adserver.models.events import Click, Impression
+from adserver.models.leads import DeliveryAttempt, DeliveryJob, Lead
+
+__all__ = [
+    "Ad",
+    "ApiKey",
+    "Base",
+    "Campaign",
+    "Campus",
+    "Click",
+    "DeliveryAttempt",
+    "DeliveryJob",
+    "IdempotencyRecord",
+    "Impression",
+    "Lead",
+    "Program",
+    "Publisher",
+    "School",
+    "campaign_programs",
+    "utcnow",
+]

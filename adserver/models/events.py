@@ -1,0 +1,46 @@
+"""Impressions and clicks, persisted in batches from the Redis event stream."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from adserver.models.base import Base, UTCDateTime
+
+
+class Impression(Base):
+    __tablename__ = "impressions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    publisher_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    campaign_id: Mapped[str] = mapped_column(String(40), index=True)
+    ad_id: Mapped[str] = mapped_column(String(40))
+    school_id: Mapped[str] = mapped_column(String(40), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    pricing_model: Mapped[str] = mapped_column(String(3))
+    bid_cents: Mapped[int] = mapped_column(Integer)
+    postal_code: Mapped[str] = mapped_column(String(10))
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str] = mapped_column(String(2))
+    interest: Mapped[str | None] = mapped_column(String(64))
+    visitor_id: Mapped[str | None] = mapped_column(String(128))
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Click(Base):
+    """At most one counted click per impression: the impression id is the key."""
+
+    __tablename__ = "clicks"
+
+    impression_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    publisher_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    campaign_id: Mapped[str] = mapped_column(String(40), index=True)
+    ad_id: Mapped[str] = mapped_column(String(40))
+    school_id: Mapped[str] = mapped_column(String(40), index=True)
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    spend_cents: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,93 @@
+"""Leads, their consent record, delivery jobs (the outbox) and delivery attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from adserver.ids import new_id
+from adserver.models.base import Base, UTCDateTime, utcnow
+
+
+class Lead(Base):
+    """A "request info" submission. Personal fields are encrypted; *_hash are keyed hashes for duplicate checks."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_school_email_hash", "school_id", "email_hash"),
+        Index("ix_leads_school_phone_hash", "school_id", "phone_hash"),
+        Index("ix_leads_campaign_created", "campaign_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("lead"))
+    status: Mapped[str] = mapped_column(String(12), default="accepted")
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
+    publisher_id: Mapped[str | None] = mapped_column(ForeignKey("publishers.id"), index=True)
+    ad_id: Mapped[str | None] = mapped_column(String(40))
+    impression_id: Mapped[str | None] = mapped_column(String(40))
+    program_id: Mapped[str | None] = mapped_column(ForeignKey("programs.id"))
+    price_cents: Mapped[int] = mapped_column(Integer)
+    pricing_model: Mapped[str] = mapped_column(String(3))
+
+    first_name_enc: Mapped[str] = mapped_column(Text)
+    last_name_enc: Mapped[str] = mapped_column(Text)
+    email_enc: Mapped[str] = mapped_column(Text)
+    phone_enc: Mapped[str] = mapped_column(Text)
+    postal_code_enc: Mapped[str] = mapped_column(Text)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str] = mapped_column(String(2))
+    education_level: Mapped[str] = mapped_column(String(16))
+    graduation_year: Mapped[int | None] = mapped_column(Integer)
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    military: Mapped[bool] = mapped_column(Boolean, default=False)
+    rn_license: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    consent_text: Mapped[str] = mapped_column(Text)
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    consent_ip_enc: Mapped[str] = mapped_column(Text)
+    consent_user_agent: Mapped[str | None] = mapped_column(Text)
+    consent_page_url: Mapped[str | None] = mapped_column(Text)
+
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    return_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    attempts: Mapped[list[DeliveryAttempt]] = relationship(order_by="DeliveryAttempt.number")
+
+
+class DeliveryJob(Base):
+    """The outbox row written with the lead; a worker claims it before sending."""
+
+    __tablename__ = "delivery_jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id"), unique=True)
+    # pending -> (claimed) -> done | given_up
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(12))  # delivered | rejected | retry | failed
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,46 @@
+"""Cursor pagination over time-ordered ids: ``{"data": [...], "next_cursor": ...}``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from adserver.errors import ApiError
+from adserver.extensions import db
+
+T = TypeVar("T")
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        position = None
+    if not isinstance(position, dict):
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.")
+    return position
+
+
+def paginate(
+    stmt: Select[tuple[T]], id_column: InstrumentedAttribute[str], limit: int, cursor: str | None
+) -> tuple[list[T], str | None]:
+    """One page of ``stmt`` ordered by id, after the cursor's id."""
+    if cursor:
+        after = decode_cursor(cursor).get("after")
+        if not isinstance(after, str):
+            raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.")
+        stmt = stmt.where(id_column > after)
+    rows = list(db.session.scalars(stmt.order_by(id_column).limit(limit + 1)))
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor({"after": getattr(rows[-1], id_column.key)})
+    return rows, None

@@ -1,0 +1,88 @@
+"""Idempotency-Key: a repeated POST with the same key and body gets the first answer."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from flask import Response, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from adserver.auth import Principal
+from adserver.errors import ApiError
+from adserver.extensions import db
+from adserver.models import IdempotencyRecord
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b"\0" + request.full_path.encode() + b"\0")
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def replay_or_run(principal: Principal | None, run: Callable[[], Response]) -> Response:
+    """Run the request once per (key owner, Idempotency-Key); replay the stored answer after that."""
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if not key or len(key) > 255 or not key.isprintable():
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters.")
+    owner = principal.key_id if principal else f"ip:{request.remote_addr}"
+    fingerprint = _fingerprint()
+
+    record = IdempotencyRecord(principal=owner, key=key, request_fingerprint=fingerprint)
+    db.session.add(record)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return _replay(owner, key, fingerprint)
+    record_id = record.id
+
+    try:
+        response = run()
+    except ApiError as exc:
+        response = exc.to_response()
+    except BaseException:
+        db.session.rollback()
+        _forget(record_id)
+        raise
+    db.session.rollback()  # the handler committed its own work; drop anything it left half done
+    if response.status_code >= 500:
+        _forget(record_id)
+        return response
+    stored = db.session.get(IdempotencyRecord, record_id)
+    if stored is not None:
+        stored.status_code = response.status_code
+        stored.response_body = response.get_data(as_text=True)
+        stored.completed = True
+        db.session.commit()
+    return response
+
+
+def _replay(owner: str, key: str, fingerprint: str) -> Response:
+    existing = db.session.execute(
+        select(IdempotencyRecord).where(IdempotencyRecord.principal == owner, IdempotencyRecord.key == key)
+    ).scalar_one()
+    if existing.request_fingerprint != fingerprint:
+        raise ApiError(
+            422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request."
+        )
+    if not existing.completed or existing.status_code is None:
+        raise ApiError(
+            409,
+            "idempotency_in_progress",
+            "A request with this Idempotency-Key is still being processed.",
+            headers={"Retry-After": "1"},
+        )
+    response = Response(existing.response_body, status=existing.status_code, mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _forget(record_id: int) -> None:
+    stored = db.session.get(IdempotencyRecord, record_id)
+    if stored is not None:
+        db.session.delete(stored)
+        db.session.commit()

@@ -1,0 +1,28 @@
+"""Validating data against a pydantic model, turning failures into one field-level 422."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from adserver.errors import validation_error
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def errors_to_fields(exc: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-")) or "body"
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        fields.setdefault(path, message.removeprefix("Value error, "))
+    return fields
+
+
+def parse_model(model: type[M], data: Any) -> M:
+    """Validate ``data`` against ``model``; 422 ``validation_error`` naming each failing field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(errors_to_fields(exc)) from None

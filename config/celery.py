@@ -1,0 +1,45 @@
+"""Celery settings: at-least-once work on Redis, one queue per kind of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Queue
+
+
+def broker_url(redis_url: str) -> str:
+    # Kombu spells a Unix socket "redis+socket://"; redis-py spells it "unix://".
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def celery_config(redis_url: str) -> dict[str, Any]:
+    url = broker_url(redis_url)
+    return {
+        "broker_url": url,
+        "result_backend": None,
+        "task_ignore_result": True,
+        # A task is acknowledged only after it ran, and given back if its worker dies:
+        # every task is safe to run twice (the database decides what happens).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # Longer than any task, so Redis does not hand a running task to a second worker.
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_connection_retry_on_startup": True,
+        "task_queues": [Queue("events"), Queue("leads"), Queue("reports")],
+        "task_default_queue": "events",
+        "task_routes": {
+            "adserver.events.*": {"queue": "events"},
+            "adserver.leads.*": {"queue": "leads"},
+            "adserver.reports.*": {"queue": "reports"},
+        },
+        "beat_schedule": BEAT_SCHEDULE,
+        "worker_hijack_root_logger": False,
+        "timezone": "UTC",
+    }
+
+
+# Periodic tasks; each entry names a task defined under workers/tasks/.
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,14 @@
+"""Gunicorn settings for `make run` and the benchmarks (override with GUNICORN_CMD_ARGS)."""
+
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+threads = int(os.environ.get("WEB_THREADS", "1"))
+worker_class = "sync" if threads == 1 else "gthread"
+timeout = 30
+graceful_timeout = 10
+accesslog = None
+# Build the app once per worker after fork, so each gets its own pools and campaign index.
+preload_app = False

@@ -1,0 +1,1 @@
+"""Thin Celery tasks; each calls a service. Every task module is imported here."""
