@@ -6,6 +6,7 @@ from flask import Flask
 
 from adserver import embedded_redis, geo
 from adserver.api import register_blueprints
+from adserver.api.cors import init_cors
 from adserver.cli import register_commands
 from adserver.errors import register_error_handlers
 from adserver.extensions import celery_init_app, init_db, redis_client
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     redis_client.init_app(app)
     celery_init_app(app)
     init_request_ids(app)
+    init_cors(app)
     register_error_handlers(app)
     register_blueprints(app)
     register_commands(app)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from flask import current_app, request
 from sqlalchemy import select
 
+from adserver.api.cors import require_allowed_origin
 from adserver.errors import ApiError
 from adserver.extensions import db
-from adserver.models import ApiKey
+from adserver.models import ApiKey, Publisher
 
 ROLES = ("admin", "school", "publisher")
 _CACHE_TTL_S = 30.0
@@ -32,6 +33,8 @@ class Principal:
     kind: str  # secret | publishable
     school_id: str | None = None
     publisher_id: str | None = None
+    # For publishable keys: the publisher's domains, the only origins the key works from.
+    allowed_domains: tuple[str, ...] = ()
 
     @property
     def is_admin(self) -> bool:
@@ -76,9 +79,13 @@ def _lookup(secret: str) -> Principal | None:
     row = db.session.execute(
         select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
     ).scalar_one_or_none()
-    principal = (
-        Principal(row.role, row.id, row.kind, row.school_id, row.publisher_id) if row is not None else None
-    )
+    principal = None
+    if row is not None:
+        domains: tuple[str, ...] = ()
+        if row.publisher_id is not None:
+            publisher = db.session.get(Publisher, row.publisher_id)
+            domains = tuple(publisher.domains) if publisher is not None else ()
+        principal = Principal(row.role, row.id, row.kind, row.school_id, row.publisher_id, domains)
     with _cache_lock:
         if len(_cache) > 10_000:
             _cache.clear()
@@ -109,8 +116,10 @@ def authenticate(roles: tuple[str, ...], *, allow_publishable: bool = False) -> 
     principal = _lookup(secret)
     if principal is None:
         raise ApiError(401, "unauthorized", "Unknown or revoked API key.")
-    if principal.kind == "publishable" and not allow_publishable:
-        raise ApiError(403, "forbidden", "A publishable key cannot call this endpoint; use a secret key.")
+    if principal.kind == "publishable":
+        if not allow_publishable:
+            raise ApiError(403, "forbidden", "A publishable key cannot call this endpoint; use a secret key.")
+        require_allowed_origin(principal.allowed_domains)
     if principal.role not in roles:
         raise ApiError(403, "forbidden", "This key's role may not call this endpoint.")
     return principal

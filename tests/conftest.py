@@ -33,7 +33,8 @@ def _test_database_url() -> tuple[str, str | None]:
     if not configured or configured.startswith("sqlite"):
         return f"sqlite:///{_TMP / 'test.db'}", None
     url = make_url(configured.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
-    name = f"{url.database or 'postgres'}_adserver_tests"
+    # One database per test session, so concurrent sessions never share tables.
+    name = f"{url.database or 'postgres'}_adserver_tests_{os.getpid()}"
     admin_url = url.set(database="postgres")
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -46,14 +47,15 @@ def _test_database_url() -> tuple[str, str | None]:
 
 
 def _test_redis_url() -> str | None:
-    """Database 15 of the configured Redis, or None for the embedded Redis under INSTANCE_DIR."""
+    """Database TEST_REDIS_DB (default 15) of the configured Redis, or None for the embedded Redis."""
     configured = os.environ.get("REDIS_URL", "").strip()
     if not configured:
         return None
     parts = urlsplit(configured)
+    number = os.environ.get("TEST_REDIS_DB", "15")
     if parts.scheme == "unix":
-        return urlunsplit(parts._replace(query="db=15"))
-    return urlunsplit(parts._replace(path="/15"))
+        return urlunsplit(parts._replace(query=f"db={number}"))
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 _DATABASE_URL, _DROP_WITH = _test_database_url()

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from adserver.auth import create_api_key
+from adserver.auth import clear_key_cache, create_api_key
 from adserver.crypto import encrypt
 from adserver.errors import ApiError, validation_error
 from adserver.extensions import db
@@ -347,6 +347,7 @@ def update_publisher(publisher: Publisher, patch: dict[str, Any]) -> Publisher:
     data = parse_model(PublisherIn, merge_patch(current, patch))
     publisher.name, publisher.domains = data.name, data.domains
     db.session.commit()
+    clear_key_cache()
     notify_catalog_changed()
     return publisher
 
