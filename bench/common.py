@@ -11,7 +11,6 @@ import http.client
 import multiprocessing
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -37,7 +36,9 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[index]
 
 
-def start_gunicorn(app_spec: str, port: int, env: dict[str, str] | None = None, workers: int = 2) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    app_spec: str, port: int, env: dict[str, str] | None = None, workers: int = 2
+) -> subprocess.Popen[bytes]:
     """Start gunicorn the way `make run` does and wait until it accepts connections."""
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "--workers", str(workers),
@@ -87,8 +88,9 @@ class LoadResult:
 RequestFactory = Callable[[int], tuple[str, str, bytes | None, dict[str, str]]]
 
 
-def _client_process(port: int, factory: RequestFactory, duration_s: float, threads: int,
-                    queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _client_process(
+    port: int, factory: RequestFactory, duration_s: float, threads: int, queue: multiprocessing.Queue
+) -> None:  # type: ignore[type-arg]
     import threading
 
     latencies: list[float] = []
@@ -128,8 +130,9 @@ def _client_process(port: int, factory: RequestFactory, duration_s: float, threa
     queue.put((latencies, errors))
 
 
-def generate_load(port: int, factory: RequestFactory, duration_s: float = 5.0, processes: int = 2,
-                  threads: int = 4) -> LoadResult:
+def generate_load(
+    port: int, factory: RequestFactory, duration_s: float = 5.0, processes: int = 2, threads: int = 4
+) -> LoadResult:
     """Send requests from ``processes`` x ``threads`` closed-loop clients for ``duration_s``."""
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Queue
+from kombu.entity import Queue
+
+QUEUES = ("events", "leads", "reports")
 
 
 def broker_url(redis_url: str) -> str:
@@ -28,7 +30,7 @@ def celery_config(redis_url: str) -> dict[str, Any]:
         # Longer than any task, so Redis does not hand a running task to a second worker.
         "broker_transport_options": {"visibility_timeout": 3600},
         "broker_connection_retry_on_startup": True,
-        "task_queues": [Queue("events"), Queue("leads"), Queue("reports")],
+        "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "events",
         "task_routes": {
             "adserver.events.*": {"queue": "events"},
