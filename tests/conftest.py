@@ -41,9 +41,7 @@ def _test_database_url() -> tuple[str, str | None]:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), admin_url.render_as_string(
-        hide_password=False
-    )
+    return url.set(database=name).render_as_string(hide_password=False), admin_url.render_as_string(hide_password=False)
 
 
 def _test_redis_url() -> str | None:

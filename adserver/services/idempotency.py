@@ -66,9 +66,7 @@ def _replay(owner: str, key: str, fingerprint: str) -> Response:
         select(IdempotencyRecord).where(IdempotencyRecord.principal == owner, IdempotencyRecord.key == key)
     ).scalar_one()
     if existing.request_fingerprint != fingerprint:
-        raise ApiError(
-            422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request."
-        )
+        raise ApiError(422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request.")
     if not existing.completed or existing.status_code is None:
         raise ApiError(
             409,
