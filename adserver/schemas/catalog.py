@@ -12,7 +12,7 @@ from flask import current_app
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from adserver.geo import COUNTRIES, REGION_CODES, InvalidPostalCode, resolve_postal_code
-from adserver.schemas.common import HttpUrl, Id, In, Name, Out, ShortText
+from adserver.schemas.common import MULTI_LINE, SINGLE_LINE, HttpUrl, Id, In, Name, Out
 from adserver.taxonomy import INTEREST_BY_SLUG
 
 DegreeLevel = Literal["certificate", "associate", "bachelor", "master", "doctorate"]
@@ -89,8 +89,11 @@ CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2), Afte
 PostalCode = Annotated[str, StringConstraints(max_length=16), AfterValidator(_postal_code)]
 Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
 Hostname = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+(:\d+)?$")]
-Bullet = Annotated[str, StringConstraints(min_length=1, max_length=300)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=60)]
+Bullet = Annotated[str, StringConstraints(min_length=1, max_length=300), SINGLE_LINE]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=60), SINGLE_LINE]
+Badge = Annotated[str, StringConstraints(min_length=1, max_length=80), SINGLE_LINE]
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=100), SINGLE_LINE]
+ConsentText = Annotated[str, StringConstraints(min_length=1, max_length=2000), MULTI_LINE]
 
 
 # ---- schools -------------------------------------------------------------
@@ -98,7 +101,7 @@ Tag = Annotated[str, StringConstraints(min_length=1, max_length=60)]
 
 class CampusIn(In):
     name: Name
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16), SINGLE_LINE]
     country: CountryCode | None = None
 
 
@@ -114,9 +117,7 @@ class DeliveryIn(In):
     method: Literal["http_post", "pull"] = "pull"
     url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_delivery_url)] | None = None
     format: Literal["json", "form"] = "json"
-    field_map: dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], str] = Field(
-        default_factory=dict, max_length=50
-    )
+    field_map: dict[FieldName, str] = Field(default_factory=dict, max_length=50)
     max_attempts: int = Field(8, ge=1, le=20)
     timeout_s: int = Field(10, ge=1, le=60)
 
@@ -140,7 +141,7 @@ class SchoolIn(In):
     website: HttpUrl | None = None
     logo_url: HttpUrl | None = None
     timezone: Timezone
-    consent_text: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = Field(
+    consent_text: ConsentText | None = Field(
         None, description="The school's own consent text shown with its ads; a standard text is used when omitted."
     )
     campuses: list[CampusIn] = Field(default_factory=list, max_length=100)
@@ -361,10 +362,10 @@ class CampaignListQuery(In):
 
 
 class AdIn(In):
-    headline: ShortText
+    headline: Name
     bullets: list[Bullet] = Field(default_factory=list, max_length=10)
     tags: list[Tag] = Field(default_factory=list, max_length=10)
-    badge: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    badge: Badge | None = None
     landing_url: HttpUrl
     status: Literal["active", "paused"] = "active"
 

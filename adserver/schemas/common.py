@@ -22,12 +22,23 @@ class Out(BaseModel):
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_EXCEPT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _no_control_chars(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
     return value
+
+
+def _no_control_chars_but_line_breaks(value: str) -> str:
+    if _CONTROL_EXCEPT_LINE_BREAKS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+SINGLE_LINE = AfterValidator(_no_control_chars)
+MULTI_LINE = AfterValidator(_no_control_chars_but_line_breaks)
 
 
 def _http_url(value: str) -> str:
@@ -37,10 +48,9 @@ def _http_url(value: str) -> str:
     return value
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_control_chars)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_control_chars)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), SINGLE_LINE]
 HttpUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class ErrorDetail(BaseModel):

@@ -353,7 +353,8 @@ def update_publisher(publisher: Publisher, patch: dict[str, Any]) -> Publisher:
 
 
 def get_or_404(model: type[Any], object_id: str, what: str) -> Any:
-    found = db.session.get(model, object_id) if len(object_id) <= 40 else None
+    well_formed = len(object_id) <= 40 and object_id.isprintable()
+    found = db.session.get(model, object_id) if well_formed else None
     if found is None:
         raise ApiError(404, "not_found", f"No such {what}.")
     return found
