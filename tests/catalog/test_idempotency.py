@@ -1,0 +1,60 @@
+"""Idempotency-Key on mutating POSTs: a repeat returns the first answer and does nothing twice."""
+
+from __future__ import annotations
+
+from tests.conftest import bearer, school_body
+
+
+def _count_schools(client, admin) -> int:
+    return len(client.get("/v1/schools", headers=admin).get_json()["data"])
+
+
+def test_a_repeat_with_the_same_key_and_body_returns_the_first_answer(client, admin):
+    headers = {**admin, "Idempotency-Key": "create-school-1"}
+    first = client.post("/v1/schools", json=school_body(), headers=headers)
+    second = client.post("/v1/schools", json=school_body(), headers=headers)
+
+    assert first.status_code == second.status_code == 201
+    assert second.get_json() == first.get_json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert _count_schools(client, admin) == 1
+
+
+def test_the_same_key_with_a_different_body_is_refused(client, admin):
+    headers = {**admin, "Idempotency-Key": "create-school-2"}
+    client.post("/v1/schools", json=school_body(), headers=headers)
+    response = client.post("/v1/schools", json=school_body(name="Another"), headers=headers)
+
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert _count_schools(client, admin) == 1
+
+
+def test_a_validation_failure_is_replayed_too(client, admin):
+    headers = {**admin, "Idempotency-Key": "bad-school"}
+    body = school_body(timezone="Nowhere")
+    first = client.post("/v1/schools", json=body, headers=headers)
+    second = client.post("/v1/schools", json=body, headers=headers)
+    assert first.status_code == second.status_code == 422
+    assert first.get_json() == second.get_json()
+
+
+def test_keys_are_scoped_to_the_caller(app, client, admin):
+    other_admin = app.test_cli_runner().invoke(args=["create-admin-key"]).output.strip()
+    for headers in (admin, bearer(other_admin)):
+        response = client.post("/v1/schools", json=school_body(), headers={**headers, "Idempotency-Key": "same"})
+        assert response.status_code == 201
+        assert "Idempotent-Replayed" not in response.headers
+    assert _count_schools(client, admin) == 2
+
+
+def test_without_a_key_each_post_acts(client, admin):
+    client.post("/v1/schools", json=school_body(), headers=admin)
+    client.post("/v1/schools", json=school_body(), headers=admin)
+    assert _count_schools(client, admin) == 2
+
+
+def test_an_unusable_key_is_400(client, admin):
+    response = client.post("/v1/schools", json=school_body(), headers={**admin, "Idempotency-Key": "x" * 300})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_idempotency_key"
