@@ -11,6 +11,7 @@ from adserver.cli import register_commands
 from adserver.errors import register_error_handlers
 from adserver.extensions import celery_init_app, init_db, redis_client
 from adserver.logs import configure_logging, init_request_ids
+from adserver.services import index as campaign_index
 from config.settings import ROOT, Settings, load_settings
 
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_request_ids(app)
     init_cors(app)
     register_error_handlers(app)
+    campaign_index.init_app(app)
     register_blueprints(app)
     register_commands(app)
     geo.warm()

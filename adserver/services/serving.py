@@ -1,0 +1,244 @@
+"""Deciding which ads to serve for a request, and explaining that decision.
+
+The hot path, ``decide_ads``:
+
+1. candidates from the in-memory index (no database);
+2. catalog rules (``matching.static_exclusion``);
+3. a shortlist by estimated value, using this process's cache of each campaign's history;
+4. one Redis round trip for the shortlist's live counters (spend, leads, frequency, history);
+5. live rules (budget, caps, frequency, pacing), exact ranking, one ad per school;
+6. one Redis round trip recording the impressions.
+
+Only the shortlist's counters are read, so a request costs the same with ten or ten
+thousand matching campaigns. Campaigns found blocked on a budget, cap or pace are
+remembered for a few seconds so the next shortlists skip them.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from adserver import clock
+from adserver.geo import Location
+from adserver.ids import new_id
+from adserver.services import counters
+from adserver.services.counters import ImpressionEvent, LiveCounters
+from adserver.services.index import AdEntry, CampaignEntry, CampaignIndex, ProgramEntry, current_index
+from adserver.services.matching import LocalClock, Visit, live_exclusion, static_exclusion
+from adserver.services.ranking import expected_value, rank_candidates
+from adserver.services.tokens import make_click_token, make_lead_token
+
+# Schools (and campaigns) whose live counters are read per request, as a function of the limit.
+SHORTLIST_EXTRA_SCHOOLS = 4
+SHORTLIST_MAX_CAMPAIGNS = 60
+BLOCK_MEMORY = {"pacing": timedelta(seconds=2), "budget": timedelta(seconds=10), "lead_cap": timedelta(seconds=10)}
+
+
+@dataclass(frozen=True, slots=True)
+class AdRequest:
+    location: Location
+    interest: str | None
+    degree_level: str | None
+    modality: str | None
+    limit: int
+    visitor_id: str | None
+    publisher_id: str | None
+    is_bot: bool
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServedAd:
+    rank: int
+    campaign: CampaignEntry
+    ad: AdEntry
+    programs: tuple[ProgramEntry, ...]
+    impression_id: str
+    click_url: str
+    lead_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    campaign: CampaignEntry
+    excluded_by: str | None
+    score: float | None
+
+
+class _ProcessMemory:
+    """Per-process hints: each campaign's last seen history, and campaigns recently found blocked.
+    Both are hints for the shortlist only; every served ad passed the live rules."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, tuple[int, int, int]] = {}
+        self.blocked_until: dict[str, datetime] = {}
+        self.index: CampaignIndex | None = None
+        self.lock = threading.Lock()
+
+    def for_index(self, index: CampaignIndex) -> _ProcessMemory:
+        if self.index is not index:
+            # A new catalog (a raised budget, a new cap) clears what was learned about blocks.
+            with self.lock:
+                self.blocked_until, self.index = {}, index
+                if len(self.history) > 200_000:
+                    self.history = {}
+        return self
+
+
+def _memory() -> _ProcessMemory:
+    memory: _ProcessMemory | None = current_app.extensions.get("serving_memory")
+    if memory is None:
+        memory = current_app.extensions.setdefault("serving_memory", _ProcessMemory())
+    return memory
+
+
+def _visit(request: AdRequest) -> Visit:
+    return Visit(request.location, request.interest, request.degree_level, request.modality,
+                 request.publisher_id, request.visitor_id)  # fmt: skip
+
+
+def _local_day(local: datetime) -> str:
+    return local.strftime("%Y%m%d")
+
+
+def decide_ads(request: AdRequest) -> list[ServedAd]:
+    """Choose, rank and record the ads for one request; each returned ad is one impression."""
+    now = clock.now()
+    index = current_index()
+    memory = _memory().for_index(index)
+    visit = _visit(request)
+    local_clock = LocalClock(now)
+    rng = random.Random(request.request_id)
+
+    preliminary: list[tuple[float, float, CampaignEntry, tuple[ProgramEntry, ...]]] = []
+    blocked_until = memory.blocked_until
+    history = memory.history
+    for campaign in index.candidates(region=request.location.region, interest=request.interest,
+                                     degree_level=request.degree_level, modality=request.modality):  # fmt: skip
+        rule, programs = static_exclusion(campaign, visit, local_clock.at(campaign.school.timezone))
+        if rule is not None:
+            continue
+        until = blocked_until.get(campaign.id)
+        if until is not None and until > now:
+            continue
+        imps, clicks, leads = history.get(campaign.id, (0, 0, 0))
+        preliminary.append((expected_value(campaign, imps, clicks, leads), rng.random(), campaign, programs))
+    if not preliminary:
+        return []
+
+    preliminary.sort(key=lambda item: (-item[0], item[1]))
+    shortlist = _shortlist(preliminary, request.limit)
+    wanted = [(c.id, _local_day(local_clock.at(c.school.timezone))) for _, _, c, _ in shortlist]
+    live = counters.read_live_counters(wanted, request.visitor_id)
+
+    eligible: list[tuple[float, CampaignEntry, tuple[ProgramEntry, ...]]] = []
+    for _, _, campaign, programs in shortlist:
+        found = live[campaign.id]
+        history[campaign.id] = (found.impressions, found.clicks, found.leads)
+        rule = live_exclusion(campaign, found, visit, local_clock.at(campaign.school.timezone))
+        if rule is not None:
+            if rule in BLOCK_MEMORY:
+                blocked_until[campaign.id] = now + BLOCK_MEMORY[rule]
+            continue
+        eligible.append((expected_value(campaign, found.impressions, found.clicks, found.leads), campaign, programs))
+
+    chosen = rank_candidates(eligible, rng, request.limit)
+    served = [_serve(rank, campaign, programs, request, rng) for rank, (_, campaign, programs) in enumerate(chosen, 1)]
+    if served:
+        counters.record_impressions(_impression_event(ad, request, now, local_clock) for ad in served)
+    return served
+
+
+def _shortlist(
+    ordered: list[tuple[float, float, CampaignEntry, tuple[ProgramEntry, ...]]], limit: int
+) -> list[tuple[float, float, CampaignEntry, tuple[ProgramEntry, ...]]]:
+    """The best campaigns of the best ``limit + SHORTLIST_EXTRA_SCHOOLS`` schools, with room to
+    spare for the ones a live rule turns away."""
+    schools_wanted = 2 * limit + SHORTLIST_EXTRA_SCHOOLS
+    schools: set[str] = set()
+    shortlist = []
+    for item in ordered:
+        school_id = item[2].school.id
+        if school_id not in schools:
+            if len(schools) >= schools_wanted:
+                continue
+            schools.add(school_id)
+        shortlist.append(item)
+        if len(shortlist) >= SHORTLIST_MAX_CAMPAIGNS:
+            break
+    return shortlist
+
+
+def _serve(
+    rank: int, campaign: CampaignEntry, programs: tuple[ProgramEntry, ...], request: AdRequest, rng: random.Random
+) -> ServedAd:
+    ad = campaign.ads[rng.randrange(len(campaign.ads))] if len(campaign.ads) > 1 else campaign.ads[0]
+    impression_id = new_id("imp")
+    school_id, publisher_id = campaign.school.id, request.publisher_id
+    click_token = make_click_token(impression_id, ad.id, campaign.id, school_id, publisher_id,
+                                   campaign.bid_cents, campaign.pricing_model)  # fmt: skip
+    base_url: str = current_app.config["PUBLIC_BASE_URL"]
+    return ServedAd(
+        rank=rank,
+        campaign=campaign,
+        ad=ad,
+        programs=programs,
+        impression_id=impression_id,
+        click_url=f"{base_url}/v1/click/{click_token}",
+        lead_token=make_lead_token(impression_id, ad.id, campaign.id, school_id, publisher_id),
+    )
+
+
+def _impression_event(served: ServedAd, request: AdRequest, now: datetime, local_clock: LocalClock) -> ImpressionEvent:
+    campaign = served.campaign
+    location = request.location
+    return ImpressionEvent(
+        id=served.impression_id,
+        request_id=request.request_id,
+        at=now.isoformat(),
+        publisher_id=request.publisher_id,
+        campaign_id=campaign.id,
+        ad_id=served.ad.id,
+        school_id=campaign.school.id,
+        rank=served.rank,
+        pricing_model=campaign.pricing_model,
+        bid_cents=campaign.bid_cents,
+        postal_code=location.postal_code,
+        country=location.country,
+        region=location.region,
+        interest=request.interest,
+        visitor_id=request.visitor_id,
+        is_bot=request.is_bot,
+        local_day=_local_day(local_clock.at(campaign.school.timezone)),
+    )
+
+
+def explain(request: AdRequest) -> list[Explanation]:
+    """Every campaign in the index with the first rule that excludes it, or its score.
+    Reads live counters like serving does, and records nothing."""
+    now = clock.now()
+    index = current_index()
+    visit = _visit(request)
+    local_clock = LocalClock(now)
+    static: list[tuple[CampaignEntry, str | None]] = []
+    for campaign in index.campaigns:
+        rule, _ = static_exclusion(campaign, visit, local_clock.at(campaign.school.timezone))
+        static.append((campaign, rule))
+    passing = [c for c, rule in static if rule is None]
+    wanted = [(c.id, _local_day(local_clock.at(c.school.timezone))) for c in passing]
+    live = counters.read_live_counters(wanted, request.visitor_id)
+    out = []
+    for campaign, rule in static:
+        score = None
+        if rule is None:
+            found = live.get(campaign.id, LiveCounters())
+            rule = live_exclusion(campaign, found, visit, local_clock.at(campaign.school.timezone))
+            if rule is None:
+                score = round(expected_value(campaign, found.impressions, found.clicks, found.leads), 6)
+        out.append(Explanation(campaign, rule, score))
+    return out
