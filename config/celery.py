@@ -44,4 +44,10 @@ def celery_config(redis_url: str) -> dict[str, Any]:
 
 
 # Periodic tasks; each entry names a task defined under workers/tasks/.
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Re-sends delivery jobs whose message was lost or whose worker died (the outbox sweeper).
+    "sweep-lead-deliveries": {"task": "adserver.leads.sweep", "schedule": 10.0},
+    # Impressions and clicks reach the database within seconds of being served (reports need them within 60).
+    "persist-impressions": {"task": "adserver.events.persist_impressions", "schedule": 5.0},
+    "persist-clicks": {"task": "adserver.events.persist_clicks", "schedule": 5.0},
+}

@@ -1,0 +1,82 @@
+"""Lead endpoints: intake (publishers), reading a lead, the school feed and returns."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from adserver.api.endpoint import endpoint
+from adserver.auth import Principal
+from adserver.errors import ApiError
+from adserver.schemas.common import Page
+from adserver.schemas.leads import LeadCreatedOut, LeadDetailOut, LeadFeedQuery, LeadIn, LeadOut, ReturnIn
+from adserver.services import feed, leads
+
+bp = Blueprint("leads", __name__)
+
+MAX_LEAD_BODY_BYTES = 64 * 1024
+
+
+@bp.before_request
+def limit_lead_body() -> None:
+    """A lead form is a few hundred bytes; refuse anything over 64 KB before reading it."""
+    if request.endpoint != "leads.submit_lead":
+        return
+    if request.content_length is not None and request.content_length > MAX_LEAD_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", "A lead body must not exceed 64 KB.")
+    # Also bounds a body sent without Content-Length (chunked).
+    request.max_content_length = MAX_LEAD_BODY_BYTES
+
+
+@endpoint(bp, "POST", "/v1/leads", summary="Submit a lead", roles=("publisher",), allow_publishable=True,
+          body=LeadIn, response=LeadCreatedOut, status=201,
+          errors=(400, 401, 403, 409, 410, 413, 415, 422, 503))  # fmt: skip
+def submit_lead(principal: Principal, body: LeadIn) -> LeadCreatedOut:
+    """Stores the lead, its consent record and its delivery job before answering. Failures:
+    422 `validation_error` (with `fields`), 422 `not_eligible` (the failed rule in `fields`),
+    409 `duplicate_lead`, 409 `cap_reached` (a lead cap or a CPL budget), 410 `token_expired`."""
+    submitter = leads.Submitter(
+        publisher_id=principal.publisher_id,
+        ip=request.remote_addr or "",
+        user_agent=request.user_agent.string or None,
+    )
+    lead = leads.submit_lead(body, submitter)
+    return LeadCreatedOut(id=lead.id, status="accepted")
+
+
+@endpoint(bp, "GET", "/v1/leads/<lead_id>", summary="Get a lead", roles=("admin", "school", "publisher"),
+          response=LeadDetailOut, errors=(401, 403, 404))  # fmt: skip
+def get_lead(principal: Principal, lead_id: str) -> LeadDetailOut:
+    """Admin, the owning school and the submitting publisher; with every delivery attempt."""
+    return feed.lead_detail(feed.visible_lead(principal, lead_id))
+
+
+def _wants_csv(query: LeadFeedQuery) -> bool:
+    if query.format is not None:
+        return query.format == "csv"
+    best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
+    return best == "text/csv"
+
+
+@endpoint(bp, "GET", "/v1/leads", summary="The lead feed", roles=("admin", "school"), query=LeadFeedQuery,
+          response=Page[LeadOut], errors=(400, 401, 403, 422))  # fmt: skip
+def list_leads(principal: Principal, query: LeadFeedQuery) -> Page[LeadOut] | Response:
+    """A school key reads its own leads, an admin key all (`school_id=` filters), oldest first, with
+    every submitted field and the consent record. `format=csv` or `Accept: text/csv` answers
+    `text/csv` with a header row (the cursor for the next page in the `X-Next-Cursor` header).
+    Leads appear in the feed two seconds after they are accepted."""
+    rows, next_cursor = feed.feed_page(principal, query)
+    if _wants_csv(query):
+        response = Response(feed.leads_csv(rows), mimetype="text/csv")
+        response.headers["Content-Disposition"] = 'attachment; filename="leads.csv"'
+        if next_cursor:
+            response.headers["X-Next-Cursor"] = next_cursor
+        return response
+    return Page[LeadOut](data=rows, next_cursor=next_cursor)
+
+
+@endpoint(bp, "POST", "/v1/leads/<lead_id>/return", summary="Return a lead", roles=("school", "admin"),
+          body=ReturnIn, response=LeadDetailOut, errors=(400, 401, 403, 404, 409, 422))  # fmt: skip
+def return_lead(principal: Principal, lead_id: str, body: ReturnIn) -> LeadDetailOut:
+    """Within 30 days of delivery; a returned lead is not billed."""
+    lead = feed.visible_lead(principal, lead_id)
+    return feed.lead_detail(leads.return_lead(lead, body.reason))

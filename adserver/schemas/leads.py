@@ -1,0 +1,151 @@
+"""Lead request and response models: intake, the lead as a school reads it, returns, the feed query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints, field_validator
+
+from adserver.schemas.catalog import ConsentText, EducationLevel
+from adserver.schemas.common import SINGLE_LINE, HttpUrl, Id, In, Out
+
+NANP_COUNTRY_CODE = 1
+
+
+def _email(value: str) -> str:
+    """Syntax only: a lead form must not wait on DNS, and a typo'd domain is the school's to judge."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+def _phone(value: str) -> str:
+    """A valid North American Numbering Plan number (US, Canada and the other NANP members), as E.164."""
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number") from None
+    if number.country_code != NANP_COUNTRY_CODE or not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid US or Canada phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100), SINGLE_LINE]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254), SINGLE_LINE, AfterValidator(_email)]
+Phone = Annotated[str, StringConstraints(min_length=7, max_length=32), SINGLE_LINE, AfterValidator(_phone)]
+LeadToken = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+Year = Annotated[int, Field(ge=1900, le=2100)]
+ReturnReason = Annotated[str, StringConstraints(min_length=1, max_length=64), SINGLE_LINE]
+
+
+class ConsentIn(In):
+    granted: StrictBool
+    text: ConsentText
+    page_url: HttpUrl | None = None
+
+    @field_validator("granted")
+    @classmethod
+    def _must_be_granted(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("consent must be granted to submit a lead")
+        return value
+
+
+class LeadIn(In):
+    """A "request info" form. Server-owned fields (status, price, school) are not accepted."""
+
+    lead_token: LeadToken = Field(description="The `lead_token` of the ad the visitor responded to.")
+    first_name: PersonName
+    last_name: PersonName
+    email: Email
+    phone: Phone = Field(description="A US or Canada number in any common format; stored as E.164.")
+    postal_code: Annotated[str, StringConstraints(min_length=3, max_length=16), SINGLE_LINE]
+    education_level: EducationLevel
+    graduation_year: Year | None = None
+    birth_year: Year | None = None
+    military: StrictBool = False
+    rn_license: StrictBool = False
+    program_id: Id | None = None
+    consent: ConsentIn
+
+
+class LeadCreatedOut(Out):
+    id: str
+    status: Literal["accepted"]
+
+
+class AttemptOut(Out):
+    number: int
+    at: datetime
+    http_status: int | None
+    outcome: str
+    latency_ms: int
+    error: str | None
+
+
+class ConsentOut(Out):
+    granted: bool
+    text: str
+    at: datetime
+    ip: str | None
+    user_agent: str | None
+    page_url: str | None
+
+
+class LeadOut(Out):
+    """A lead with every submitted field and its consent record (decrypted for its reader)."""
+
+    id: str
+    status: Literal["accepted", "delivered", "rejected", "failed", "returned"]
+    campaign_id: str
+    school_id: str
+    publisher_id: str | None
+    ad_id: str | None
+    impression_id: str | None
+    program_id: str | None
+    program_name: str | None
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    postal_code: str
+    country: str
+    region: str
+    education_level: str
+    graduation_year: int | None
+    birth_year: int | None
+    military: bool
+    rn_license: bool
+    consent: ConsentOut
+    created_at: datetime
+    delivered_at: datetime | None
+    rejection_reason: str | None
+    returned_at: datetime | None
+    return_reason: str | None
+
+
+class LeadDetailOut(LeadOut):
+    attempts: list[AttemptOut]
+
+
+class ReturnIn(In):
+    reason: ReturnReason = Field(description="Why the lead is returned, e.g. `invalid_phone`.")
+
+
+class LeadFeedQuery(In):
+    since: datetime | None = Field(None, description="Only leads created at or after this time (ISO-8601).")
+    school_id: Id | None = Field(None, description="Admin only: one school's leads.")
+    format: Literal["json", "csv"] | None = Field(None, description="`csv` (or `Accept: text/csv`) for CSV.")
+    limit: int = Field(50, ge=1, le=500)
+    cursor: Annotated[str, StringConstraints(max_length=300)] | None = None
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a UTC offset, e.g. 2026-11-01T00:00:00Z")
+        return value

@@ -1,0 +1,421 @@
+"""Delivering accepted leads to schools' CRMs (``http_post``), at least once, never twice at a time.
+
+A worker claims the job row with a conditional UPDATE, so only one worker sends a
+lead at a time; the claim is a lease that lapses if the worker dies. It builds the
+body (field mapping, JSON or form), signs it the Standard Webhooks way with a
+``webhook-id`` that is the same on every attempt, POSTs without following
+redirects, classifies the answer and records the attempt. A retry is both a
+delayed Celery message and a ``next_attempt_at`` in the database, so the sweeper
+sends it again if the message is lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from adserver import clock
+from adserver.crypto import decrypt
+from adserver.extensions import db
+from adserver.models import DeliveryAttempt, DeliveryJob, Lead, Program, School
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "adserver.leads.deliver"
+# A claim outlives the longest send (connect and read timeouts) by this margin.
+CLAIM_MARGIN_S = 5
+# A message may arrive a little before next_attempt_at (clocks, countdown rounding).
+EARLY_ARRIVAL_S = 1.0
+# The sweeper leaves a due job this long to its own message before sending another.
+SWEEP_GRACE_S = 10
+MAX_RETRY_DELAY_S = 6 * 3600
+MAX_REASON_CHARS = 500
+USER_AGENT = "adserver-lead-delivery/1"
+
+_http = requests.Session()
+_http.trust_env = False  # no proxies or .netrc from the environment
+_http.headers["User-Agent"] = USER_AGENT
+
+
+def enqueue_delivery(job_id: str, countdown: float | None = None) -> bool:
+    """Send the delivery task (the job id only). A failure is logged, not raised: the job is in the
+    database and the sweeper sends it."""
+    celery = current_app.extensions["celery"]
+    try:
+        celery.send_task(DELIVER_TASK, args=[job_id], countdown=countdown, retry=False)
+    except Exception:
+        log.warning("delivery task not sent; the sweeper will send it", extra={"job_id": job_id}, exc_info=True)
+        return False
+    return True
+
+
+# ---- building the request ---------------------------------------------------
+
+
+def lead_fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
+    """Every field of a lead under its own name (the names a school's field_map refers to)."""
+    return {
+        "id": lead.id,
+        "first_name": decrypt(lead.first_name_enc),
+        "last_name": decrypt(lead.last_name_enc),
+        "email": decrypt(lead.email_enc),
+        "phone": decrypt(lead.phone_enc),
+        "postal_code": decrypt(lead.postal_code_enc),
+        "country": lead.country,
+        "region": lead.region,
+        "education_level": lead.education_level,
+        "graduation_year": lead.graduation_year,
+        "birth_year": lead.birth_year,
+        "military": lead.military,
+        "rn_license": lead.rn_license,
+        "program_id": lead.program_id,
+        "program_name": program_name,
+        "campaign_id": lead.campaign_id,
+        "school_id": lead.school_id,
+        "created_at": lead.created_at.isoformat(),
+        "consent_text": lead.consent_text,
+        "consent_at": lead.consent_at.isoformat(),
+        "consent_ip": decrypt(lead.consent_ip_enc),
+        "consent_user_agent": lead.consent_user_agent,
+        "consent_page_url": lead.consent_page_url,
+    }
+
+
+def map_fields(fields: dict[str, Any], field_map: dict[str, str]) -> dict[str, Any]:
+    """Rename by the school's map (its name -> ours); fields it does not map keep their names."""
+    mapped = {theirs: fields.get(ours) for theirs, ours in field_map.items()}
+    renamed = set(field_map.values())
+    for name, value in fields.items():
+        if name not in renamed and name not in mapped:
+            mapped[name] = value
+    return mapped
+
+
+def _form_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def encode_body(fields: dict[str, Any], body_format: str) -> tuple[str, str]:
+    """The body and its content type."""
+    if body_format == "form":
+        return urlencode({k: _form_value(v) for k, v in fields.items()}), "application/x-www-form-urlencoded"
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False), "application/json"
+
+
+def _secret_bytes(secret: str) -> bytes:
+    raw = secret.removeprefix("whsec_")
+    return base64.b64decode(raw + "=" * (-len(raw) % 4))
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
+    """The Standard Webhooks ``webhook-signature``: v1, base64 HMAC-SHA256 of "{id}.{timestamp}.{body}"."""
+    digest = hmac.new(_secret_bytes(secret), f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+# ---- the SSRF guard ----------------------------------------------------------
+
+
+class RefusedUrl(Exception):
+    """The delivery URL points at a private, loopback or reserved address and is not allow-listed."""
+
+
+def check_delivery_url(url: str, allowlist: frozenset[str]) -> None:
+    """Refuse URLs whose host resolves to a non-public address, unless the host is allow-listed.
+
+    Checked at send time, so a name that later resolves to an internal address is caught.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise RefusedUrl("not an http(s) URL")
+    if host in allowlist:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise RefusedUrl(f"host does not resolve: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise RefusedUrl("host resolves to a private, loopback or reserved address")
+
+
+# ---- classifying the answer --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    outcome: str  # delivered | rejected | retry
+    http_status: int | None
+    error: str | None
+    retry_after_s: float | None = None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def classify(status: int, reason: str, retry_after: str | None) -> Answer:
+    """2xx delivered; 408, 429 and 5xx retried; any other answer (4xx, a redirect) rejected."""
+    if 200 <= status < 300:
+        return Answer("delivered", status, None)
+    if status in (408, 429) or status >= 500:
+        return Answer("retry", status, f"HTTP {status}: {reason}".strip(), _retry_after(retry_after))
+    return Answer("rejected", status, f"HTTP {status}: {reason}".strip())
+
+
+def post_to_school(url: str, body: str, headers: dict[str, str], timeout_s: float) -> Answer:
+    try:
+        response = _http.post(
+            url, data=body.encode(), headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
+        )
+    except requests.Timeout:
+        return Answer("retry", None, "timeout")
+    except requests.RequestException as exc:
+        return Answer("retry", None, f"connection error: {type(exc).__name__}")
+    try:
+        snippet = response.raw.read(4 * MAX_REASON_CHARS, decode_content=True)
+    except Exception:
+        snippet = b""
+    finally:
+        response.close()
+    reason = snippet.decode("utf-8", "replace")[:MAX_REASON_CHARS] or response.reason or ""
+    return classify(response.status_code, reason, response.headers.get("Retry-After"))
+
+
+def retry_delay_s(attempt: int, base_s: float, retry_after_s: float | None) -> float:
+    """Exponential backoff from ``base_s`` (the first retry) with up to 25% jitter, never before
+    the school's Retry-After."""
+    backoff = float(base_s * (2 ** (attempt - 1)) * (1 + random.uniform(0, 0.25)))
+    if retry_after_s is not None:
+        backoff = max(backoff, retry_after_s)
+    return min(backoff, MAX_RETRY_DELAY_S)
+
+
+# ---- the job -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    lead_id: str
+    attempt: int
+    max_attempts: int
+    url: str
+    timeout_s: int
+    body: str
+    headers: dict[str, str]
+
+
+def _claimant() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _claim_and_prepare(job_id: str, claimant: str) -> _Prepared | None:
+    """Claim the job if it is due and nobody holds it, and build its request, in one transaction."""
+    now = clock.now()
+    row = db.session.execute(
+        select(DeliveryJob, Lead, School)
+        .join(Lead, Lead.id == DeliveryJob.lead_id)
+        .join(School, School.id == Lead.school_id)
+        .where(DeliveryJob.id == job_id)
+    ).first()
+    if row is None or row.DeliveryJob.state != "pending" or not row.School.delivery_url:
+        db.session.rollback()
+        return None
+    job, lead, school = row.DeliveryJob, row.Lead, row.School
+    lease = timedelta(seconds=2 * school.delivery_timeout_s + CLAIM_MARGIN_S)
+    claimed = db.session.execute(
+        update(DeliveryJob)
+        .where(
+            DeliveryJob.id == job_id,
+            DeliveryJob.state == "pending",
+            DeliveryJob.next_attempt_at <= now + timedelta(seconds=EARLY_ARRIVAL_S),
+            or_(DeliveryJob.claimed_until.is_(None), DeliveryJob.claimed_until < now),
+        )
+        .values(claimed_by=claimant, claimed_until=now + lease, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        return None
+    program_name = db.session.scalar(select(Program.name).where(Program.id == lead.program_id))
+    fields = map_fields(lead_fields(lead, program_name), school.delivery_field_map or {})
+    body, content_type = encode_body(fields, school.delivery_format)
+    timestamp = int(time.time())
+    secret = decrypt(school.delivery_secret_encrypted)
+    prepared = _Prepared(
+        lead_id=lead.id,
+        attempt=job.attempts + 1,
+        max_attempts=school.delivery_max_attempts,
+        url=school.delivery_url,
+        timeout_s=school.delivery_timeout_s,
+        body=body,
+        headers={
+            "Content-Type": content_type,
+            # The lead id: the same on every attempt, so the school can drop repeats.
+            "webhook-id": lead.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, lead.id, timestamp, body),
+        },
+    )
+    db.session.commit()
+    return prepared
+
+
+def _record(
+    job_id: str, claimant: str, prepared: _Prepared, answer: Answer, started: datetime, latency_ms: int
+) -> float | None:
+    """Store the attempt and move the job and lead on; returns the retry delay when another attempt is due."""
+    now = clock.now()
+    delay: float | None = None
+    outcome = answer.outcome
+    job_values: dict[str, Any] = {"attempts": prepared.attempt, "claimed_by": None, "claimed_until": None,
+                                  "updated_at": now}  # fmt: skip
+    lead_values: dict[str, Any] = {"updated_at": now}
+    if outcome == "delivered":
+        job_values["state"] = "done"
+        lead_values.update(status="delivered", delivered_at=now)
+    elif outcome == "rejected":
+        job_values["state"] = "done"
+        lead_values.update(status="rejected", rejection_reason=answer.error)
+    elif prepared.attempt >= prepared.max_attempts:
+        outcome = "failed"
+        job_values["state"] = "given_up"
+        lead_values.update(status="failed", rejection_reason=answer.error)
+    else:
+        base = float(current_app.config["DELIVERY_RETRY_BASE_S"])
+        delay = retry_delay_s(prepared.attempt, base, answer.retry_after_s)
+        job_values["next_attempt_at"] = now + timedelta(seconds=delay)
+
+    db.session.add(
+        DeliveryAttempt(
+            lead_id=prepared.lead_id,
+            number=prepared.attempt,
+            at=started,
+            http_status=answer.http_status,
+            outcome=outcome,
+            latency_ms=latency_ms,
+            error=answer.error,
+        )
+    )
+    still_ours = db.session.execute(
+        update(DeliveryJob)
+        .where(DeliveryJob.id == job_id, DeliveryJob.claimed_by == claimant)
+        .values(**job_values)
+        .execution_options(synchronize_session=False)
+    )
+    if still_ours.rowcount == 1:  # type: ignore[attr-defined]
+        db.session.execute(
+            update(Lead).where(Lead.id == prepared.lead_id).values(**lead_values)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    else:
+        # The lease ran out and another worker holds the job now; it decides the lead's state.
+        delay = None
+        log.warning("delivery claim lapsed during the send", extra={"job_id": job_id})
+    db.session.commit()
+    return delay
+
+
+def deliver_job(job_id: str) -> str | None:
+    """One delivery attempt for the job, if it is due and unclaimed. Returns the attempt's outcome,
+    or None when there was nothing to do (already done, not due, or another worker has it)."""
+    claimant = _claimant()
+    prepared = _claim_and_prepare(job_id, claimant)
+    if prepared is None:
+        return None
+    started = clock.now()
+    tick = time.perf_counter()
+    try:
+        check_delivery_url(prepared.url, current_app.config["DELIVERY_URL_ALLOWLIST"])
+    except RefusedUrl as exc:
+        # Final: retrying cannot make a private address public; the operator must change the URL.
+        answer = Answer("rejected", None, f"delivery URL refused: {exc}")
+    else:
+        answer = post_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s)
+    latency_ms = int((time.perf_counter() - tick) * 1000)
+    delay = _record(job_id, claimant, prepared, answer, started, latency_ms)
+    log.info(
+        "lead delivery attempt",
+        extra={"job_id": job_id, "lead_id": prepared.lead_id, "attempt": prepared.attempt,
+               "outcome": answer.outcome, "http_status": answer.http_status, "latency_ms": latency_ms},
+    )  # fmt: skip
+    if delay is not None:
+        enqueue_delivery(job_id, countdown=delay)
+    return answer.outcome
+
+
+def _due_jobs(before: datetime, limit: int) -> list[str]:
+    now = clock.now()
+    return list(
+        db.session.scalars(
+            select(DeliveryJob.id)
+            .where(
+                DeliveryJob.state == "pending",
+                DeliveryJob.next_attempt_at <= before,
+                or_(DeliveryJob.claimed_until.is_(None), DeliveryJob.claimed_until < now),
+            )
+            .order_by(DeliveryJob.next_attempt_at)
+            .limit(limit)
+        )
+    )
+
+
+def sweep_due_jobs(limit: int = 1000) -> int:
+    """Send a task again for every job that is overdue and unclaimed: its message was lost (Redis
+    flushed or restarted) or its worker died. Each job is pushed at most once per grace period."""
+    now = clock.now()
+    job_ids = _due_jobs(now - timedelta(seconds=SWEEP_GRACE_S), limit)
+    if job_ids:
+        db.session.execute(
+            update(DeliveryJob).where(DeliveryJob.id.in_(job_ids), DeliveryJob.state == "pending")
+            .values(next_attempt_at=now).execution_options(synchronize_session=False)
+        )  # fmt: skip
+    db.session.commit()
+    for job_id in job_ids:
+        enqueue_delivery(job_id)
+    if job_ids:
+        log.info("delivery sweeper re-sent jobs", extra={"count": len(job_ids)})
+    return len(job_ids)
+
+
+def run_due_jobs(limit: int = 100) -> int:
+    """Deliver every due job in this process (operators' CLI and tests); returns the attempts made."""
+    job_ids = _due_jobs(clock.now(), limit)
+    db.session.rollback()
+    return sum(1 for job_id in job_ids if deliver_job(job_id) is not None)
