@@ -7,6 +7,7 @@ and announces the change so campaign indexes rebuild.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -93,7 +94,8 @@ def _apply_delivery(school: School, data: SchoolIn) -> None:
 
 def create_school(data: SchoolIn) -> tuple[School, str]:
     """Create a school with its campuses and programs; returns it with its new whsec_ signing secret."""
-    signing_secret = "whsec_" + secrets.token_urlsafe(32)
+    # Standard Webhooks secrets are standard base64 of random bytes after the prefix.
+    signing_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     school = School(
         name=data.name,
         website=data.website,
