@@ -191,7 +191,8 @@ def world(make_world) -> LeadWorld:
 @pytest.fixture
 def http_world(make_world, school_server) -> LeadWorld:
     """A school that takes leads by http_post at the local school server."""
-    return make_world({"method": "http_post", "url": school_server.url})
+    return make_world({"method": "http_post", "url": school_server.url,
+                       "field_map": {"FirstName": "first_name", "Email": "email"}})  # fmt: skip
 
 
 def lead_status(client, admin, lead_id: str) -> dict[str, Any]:
