@@ -32,15 +32,18 @@ class Impression(Base):
 
 
 class Click(Base):
-    """At most one counted click per impression: the impression id is the key."""
+    """Every click on an ad link. ``counted`` marks the one click per impression that counts (and,
+    for CPC, is billed): not a declared bot or prefetch, not a repeat, not from an expired link."""
 
     __tablename__ = "clicks"
 
-    impression_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    impression_id: Mapped[str] = mapped_column(String(40), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     publisher_id: Mapped[str | None] = mapped_column(String(40), index=True)
     campaign_id: Mapped[str] = mapped_column(String(40), index=True)
     ad_id: Mapped[str] = mapped_column(String(40))
     school_id: Mapped[str] = mapped_column(String(40), index=True)
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    counted: Mapped[bool] = mapped_column(Boolean, default=False)
     spend_cents: Mapped[int] = mapped_column(Integer, default=0)

@@ -317,6 +317,7 @@ class IndexHolder:
         self._built_at = 0.0
         self._lock = threading.Lock()
         self._watcher_pid: int | None = None
+        self._stopped = threading.Event()
 
     def current(self) -> CampaignIndex:
         index = self._index
@@ -342,6 +343,10 @@ class IndexHolder:
         with self._lock:
             self._index, self._version = None, None
 
+    def stop(self) -> None:
+        """Stop this process's watcher thread."""
+        self._stopped.set()
+
     def _read_version(self) -> bytes | None:
         try:
             value = redis_client.client.get(CATALOG_VERSION_KEY)
@@ -359,8 +364,7 @@ class IndexHolder:
 
     def _watch(self) -> None:
         with self._app.app_context():
-            while True:
-                time.sleep(POLL_INTERVAL_S)
+            while not self._stopped.wait(POLL_INTERVAL_S):
                 try:
                     stale = time.monotonic() - self._built_at > FULL_REBUILD_INTERVAL_S
                     if stale or self._read_version() != self._version:

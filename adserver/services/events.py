@@ -1,0 +1,142 @@
+"""Persisting impressions and clicks from their Redis streams into the database, in batches.
+
+Each stream is read through the consumer group ``persist``: an entry is
+acknowledged (and deleted) only after its batch committed, entries a dead
+worker left pending are reclaimed after a minute, and rows are inserted with
+"on conflict do nothing" on their ids, so a redelivered batch never counts an
+event twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import redis
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from adserver.extensions import db, redis_client
+from adserver.models import Base, Click, Impression
+from adserver.services.counters import CLICK_STREAM, IMPRESSION_STREAM
+
+log = logging.getLogger(__name__)
+
+GROUP = "persist"
+BATCH_SIZE = 500
+MAX_BATCHES_PER_RUN = 40
+RECLAIM_IDLE_MS = 60_000
+
+
+def _impression_row(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event["id"],
+        "request_id": event["request_id"],
+        "at": datetime.fromisoformat(event["at"]),
+        "publisher_id": event["publisher_id"],
+        "campaign_id": event["campaign_id"],
+        "ad_id": event["ad_id"],
+        "school_id": event["school_id"],
+        "rank": int(event["rank"]),
+        "pricing_model": event["pricing_model"],
+        "bid_cents": int(event["bid_cents"]),
+        "postal_code": event["postal_code"],
+        "country": event["country"],
+        "region": event["region"],
+        "interest": event["interest"],
+        "visitor_id": event["visitor_id"],
+        "is_bot": bool(event["is_bot"]),
+    }
+
+
+def _click_row(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event["id"],
+        "impression_id": event["impression_id"],
+        "at": datetime.fromisoformat(event["at"]),
+        "publisher_id": event["publisher_id"],
+        "campaign_id": event["campaign_id"],
+        "ad_id": event["ad_id"],
+        "school_id": event["school_id"],
+        "is_bot": bool(event["is_bot"]),
+        "counted": bool(event["counted"]),
+        "spend_cents": int(event["spend_cents"]),
+    }
+
+
+def _consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _ensure_group(client: redis.Redis, stream: str) -> None:
+    try:
+        client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _insert_ignoring_duplicates(model: type[Base], rows: list[dict[str, Any]]) -> None:
+    if db.engine.dialect.name == "postgresql":
+        statement: Any = postgresql_insert(model).on_conflict_do_nothing()
+    else:
+        statement = sqlite_insert(model).on_conflict_do_nothing()
+    db.session.execute(statement, rows)
+    db.session.commit()
+
+
+def _store(client: redis.Redis, stream: str, model: type[Base], to_row: Callable[[dict[str, Any]], dict[str, Any]],
+           entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> int:  # fmt: skip
+    rows: dict[str, dict[str, Any]] = {}
+    for entry_id, fields in entries:
+        if not fields:  # reclaimed after it was already deleted
+            continue
+        try:
+            row = to_row(json.loads(fields[b"e"]))
+        except (KeyError, ValueError, TypeError):
+            # A malformed entry would block the stream forever; it is dropped and logged by id only.
+            log.error("dropping malformed event", extra={"stream": stream, "entry_id": entry_id.decode()})
+            continue
+        rows[row["id"]] = row
+    if rows:
+        _insert_ignoring_duplicates(model, list(rows.values()))
+    ids = [entry_id for entry_id, _ in entries]
+    if ids:
+        client.xack(stream, GROUP, *ids)
+        client.xdel(stream, *ids)
+    return len(rows)
+
+
+def persist_stream(stream: str, model: type[Base], to_row: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Move everything waiting in ``stream`` into ``model``'s table; returns how many events were stored."""
+    client = redis_client.client
+    _ensure_group(client, stream)
+    consumer = _consumer_name()
+    stored = 0
+    # Entries another worker read but never acknowledged (it died mid-batch).
+    reclaimed: Any = client.xautoclaim(stream, GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, start_id="0-0",
+                                  count=BATCH_SIZE)  # fmt: skip
+    if reclaimed and reclaimed[1]:
+        stored += _store(client, stream, model, to_row, reclaimed[1])
+    for _ in range(MAX_BATCHES_PER_RUN):
+        replies: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=BATCH_SIZE)
+        entries = replies[0][1] if replies else []
+        if not entries:
+            break
+        stored += _store(client, stream, model, to_row, entries)
+    return stored
+
+
+def persist_impressions() -> int:
+    """Store waiting impressions; safe to run concurrently and to repeat."""
+    return persist_stream(IMPRESSION_STREAM, Impression, _impression_row)
+
+
+def persist_clicks() -> int:
+    """Store waiting clicks; safe to run concurrently and to repeat."""
+    return persist_stream(CLICK_STREAM, Click, _click_row)
