@@ -18,8 +18,8 @@ Keys (``{c}`` a campaign id, ``{d}`` a local day ``YYYYMMDD``, ``{m}`` ``YYYYMM`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -94,33 +94,53 @@ class LiveCounters:
     frequency: int = 0
 
 
-_PER_CAMPAIGN = 7
+@dataclass(frozen=True, slots=True)
+class CounterQuery:
+    """Which counters of a campaign a decision needs; only those are read."""
+
+    campaign_id: str
+    day: str
+    spend_day: bool = True
+    spend_total: bool = True
+    leads_day: bool = True
+    leads_month: bool = True
 
 
-def read_live_counters(wanted: Sequence[tuple[str, str]], visitor_id: str | None) -> dict[str, LiveCounters]:
-    """One round trip: the counters of each ``(campaign_id, local_day)`` and the visitor's frequency."""
+def read_live_counters(wanted: Sequence[CounterQuery], visitor_id: str | None) -> dict[str, LiveCounters]:
+    """One round trip: the wanted counters and history of each campaign, and the visitor's frequency."""
     if not wanted:
         return {}
     keys: list[str] = []
-    for campaign_id, day in wanted:
-        keys.append(spend_day_key(campaign_id, day))
-        keys.append(spend_total_key(campaign_id))
-        keys.append(leads_day_key(campaign_id, day))
-        keys.append(leads_month_key(campaign_id, day[:6]))
-        keys.extend(history_keys(campaign_id))
+    for q in wanted:
+        cid = q.campaign_id
+        keys.extend(history_keys(cid))
+        if q.spend_day:
+            keys.append(spend_day_key(cid, q.day))
+        if q.spend_total:
+            keys.append(spend_total_key(cid))
+        if q.leads_day:
+            keys.append(leads_day_key(cid, q.day))
+        if q.leads_month:
+            keys.append(leads_month_key(cid, q.day[:6]))
     pipe = redis_client.client.pipeline(transaction=False)
     pipe.mget(keys)
     if visitor_id:
-        pipe.hmget(frequency_key(visitor_id), [frequency_field(c, d) for c, d in wanted])
+        pipe.hmget(frequency_key(visitor_id), [frequency_field(q.campaign_id, q.day) for q in wanted])
     replies = pipe.execute()
-    values = [int(v) if v is not None else 0 for v in replies[0]]
+    values = iter([int(v) if v is not None else 0 for v in replies[0]])
     frequencies = [int(v) if v is not None else 0 for v in replies[1]] if visitor_id else [0] * len(wanted)
     out: dict[str, LiveCounters] = {}
-    for position, (campaign_id, _day) in enumerate(wanted):
-        base = position * _PER_CAMPAIGN
-        spend_day, spend_total, leads_day, leads_month, imps, clicks, leads = values[base : base + _PER_CAMPAIGN]
-        out[campaign_id] = LiveCounters(
-            spend_day, spend_total, leads_day, leads_month, imps, clicks, leads, frequencies[position]
+    for position, q in enumerate(wanted):
+        imps, clicks, leads = next(values), next(values), next(values)
+        out[q.campaign_id] = LiveCounters(
+            spend_day=next(values) if q.spend_day else 0,
+            spend_total=next(values) if q.spend_total else 0,
+            leads_day=next(values) if q.leads_day else 0,
+            leads_month=next(values) if q.leads_month else 0,
+            impressions=imps,
+            clicks=clicks,
+            leads=leads,
+            frequency=frequencies[position],
         )
     return out
 
@@ -148,24 +168,43 @@ class ImpressionEvent:
     local_day: str
 
 
-def record_impressions(events: Iterable[ImpressionEvent]) -> None:
-    """One round trip: append each impression to the stream, count it in the campaign's
-    history and in the visitor's frequency for the school's day."""
-    pipe = redis_client.client.pipeline(transaction=False)
-    frequency_keys: set[str] = set()
-    count = 0
-    for event in events:
-        count += 1
-        pipe.xadd(IMPRESSION_STREAM, {"e": json.dumps(asdict(event), separators=(",", ":"))})
-        pipe.incr(history_keys(event.campaign_id)[0])
-        if event.visitor_id:
-            key = frequency_key(event.visitor_id)
-            pipe.hincrby(key, frequency_field(event.campaign_id, event.local_day), 1)
-            frequency_keys.add(key)
-    for key in frequency_keys:
-        pipe.expire(key, FREQUENCY_TTL_S)
-    if count:
-        pipe.execute()
+_EVENT_FIELDS = tuple(ImpressionEvent.__dataclass_fields__)
+
+
+# KEYS: the impression stream, the visitor's frequency hash, then each impression's history key
+# ARGV: the stream payload, the frequency TTL, "1" to count frequency, then each impression's
+#       frequency field (ARGV[i + 1] goes with KEYS[i])
+_RECORD_SCRIPT = """
+redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+for i = 3, #KEYS do
+  redis.call('INCR', KEYS[i])
+  if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1) end
+end
+if ARGV[3] == '1' then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return #KEYS - 2
+"""
+
+
+def _script(name: str, source: str) -> Script:
+    scripts: dict[str, Script] = current_app.extensions.setdefault("counter_scripts", {})
+    script = scripts.get(name)
+    if script is None:
+        script = scripts[name] = redis_client.client.register_script(source)
+    return script
+
+
+def record_impressions(events: Sequence[ImpressionEvent]) -> None:
+    """One round trip (one script): append the request's impressions to the stream as one entry,
+    count each in its campaign's history and in the visitor's frequency for the school's day."""
+    if not events:
+        return
+    payload = json.dumps([{name: getattr(e, name) for name in _EVENT_FIELDS} for e in events], separators=(",", ":"))
+    visitor_id = events[0].visitor_id
+    keys = [IMPRESSION_STREAM, frequency_key(visitor_id) if visitor_id else "freq:-"]
+    keys += [history_keys(e.campaign_id)[0] for e in events]
+    args: list[str | int] = [payload, FREQUENCY_TTL_S, "1" if visitor_id else "0"]
+    args += [frequency_field(e.campaign_id, e.local_day) for e in events]
+    _script("record_impressions", _RECORD_SCRIPT)(keys=keys, args=args)
 
 
 # KEYS: clicked, spend day, spend total, history clicks
@@ -203,10 +242,7 @@ def record_click(
 
     Returns the cents charged (0 when a budget was already reached), or None for a repeat.
     """
-    script: Script | None = current_app.extensions.get("click_script")
-    if script is None:
-        script = redis_client.client.register_script(_CLICK_SCRIPT)
-        current_app.extensions["click_script"] = script
+    script = _script("record_click", _CLICK_SCRIPT)
     keys = [clicked_key(impression_id), spend_day_key(campaign_id, day), spend_total_key(campaign_id),
             history_keys(campaign_id)[1]]  # fmt: skip
     args = [price_cents, _budget_arg(daily_budget_cents), _budget_arg(total_budget_cents),

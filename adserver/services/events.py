@@ -97,12 +97,14 @@ def _store(client: redis.Redis, stream: str, model: type[Base], to_row: Callable
         if not fields:  # reclaimed after it was already deleted
             continue
         try:
-            row = to_row(json.loads(fields[b"e"]))
+            decoded = json.loads(fields[b"e"])
+            # An entry holds one event or a list of them (the impressions of one ad request).
+            for event in decoded if isinstance(decoded, list) else [decoded]:
+                row = to_row(event)
+                rows[row["id"]] = row
         except (KeyError, ValueError, TypeError):
             # A malformed entry would block the stream forever; it is dropped and logged by id only.
             log.error("dropping malformed event", extra={"stream": stream, "entry_id": entry_id.decode()})
-            continue
-        rows[row["id"]] = row
     if rows:
         _insert_ignoring_duplicates(model, list(rows.values()))
     ids = [entry_id for entry_id, _ in entries]

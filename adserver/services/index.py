@@ -18,22 +18,24 @@ import logging
 import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import redis
 from flask import Flask, current_app
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from adserver import clock
 from adserver.extensions import db, redis_client
 from adserver.geo import distance_miles
 from adserver.geo.postal import CA_REGION_CODES, US_REGION_CODES
-from adserver.models import Campaign, School
+from adserver.models import Ad, Campaign, Campus, Program, School, campaign_programs
 from adserver.services.catalog_events import CATALOG_VERSION_KEY
+from adserver.services.ranking import estimated_rate
 from adserver.taxonomy import INTERESTS
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,7 @@ class CampaignEntry:
     impressions_per_day: int | None
     programs: tuple[ProgramEntry, ...]
     ads: tuple[AdEntry, ...]  # active ads only
+    prior_value: float  # expected cents per impression before any history
 
     @property
     def servable(self) -> bool:
@@ -207,12 +210,11 @@ class CampaignIndex:
         return [campaigns[i] for i in _members(mask)]
 
 
-def _entry(position: int, campaign: Campaign, school: SchoolEntry, school_programs: tuple[ProgramEntry, ...],
-           ads: tuple[AdEntry, ...]) -> CampaignEntry:  # fmt: skip
+def _entry(position: int, campaign: Any, school: SchoolEntry, school_programs: tuple[ProgramEntry, ...],
+           program_ids: set[str], ads: tuple[AdEntry, ...]) -> CampaignEntry:  # fmt: skip
     targeting = campaign.targeting or {}
-    chosen = {p.id for p in campaign.programs}
     # A campaign without programs of its own advertises every program of its school.
-    programs = tuple(p for p in school_programs if p.id in chosen) if chosen else school_programs
+    programs = tuple(p for p in school_programs if p.id in program_ids) if program_ids else school_programs
     radius = targeting.get("radius_miles")
     return CampaignEntry(
         position=position,
@@ -243,37 +245,50 @@ def _entry(position: int, campaign: Campaign, school: SchoolEntry, school_progra
         impressions_per_day=campaign.impressions_per_day,
         programs=programs,
         ads=tuple(ad for ad in ads if ad.active),
+        prior_value=campaign.bid_cents * estimated_rate(campaign.pricing_model, 0, 0),
     )
+
+
+def _load_schools() -> dict[str, tuple[SchoolEntry, tuple[ProgramEntry, ...]]]:
+    # Plain rows rather than ORM objects: the whole catalog is read at once, and rows are several times faster.
+    campuses: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for c in db.session.execute(select(Campus.school_id, Campus.latitude, Campus.longitude).order_by(Campus.id)):
+        if c.latitude is not None and c.longitude is not None:
+            campuses[c.school_id].append((c.latitude, c.longitude))
+    programs: dict[str, list[ProgramEntry]] = defaultdict(list)
+    program_columns = (Program.school_id, Program.id, Program.name, Program.interest, Program.degree_level,
+                       Program.modality)  # fmt: skip
+    for p in db.session.execute(select(*program_columns).order_by(Program.id)):
+        programs[p.school_id].append(ProgramEntry(p.id, p.name, p.interest, p.degree_level, p.modality))
+    schools = {}
+    school_columns = (School.id, School.name, School.logo_url, School.timezone, School.consent_text)
+    for s in db.session.execute(select(*school_columns)):
+        entry = SchoolEntry(s.id, s.name, s.logo_url, s.timezone, s.consent_text, tuple(campuses[s.id]))
+        schools[s.id] = (entry, tuple(programs[s.id]))
+    return schools
 
 
 def build_index() -> CampaignIndex:
     """Read the whole catalog once and precompute the candidate bitmasks."""
-    schools: dict[str, tuple[SchoolEntry, tuple[ProgramEntry, ...]]] = {}
-    for school in db.session.scalars(
-        select(School).options(selectinload(School.campuses), selectinload(School.programs))
-    ):
-        campuses = tuple(
-            (c.latitude, c.longitude) for c in school.campuses if c.latitude is not None and c.longitude is not None
-        )
-        school_entry = SchoolEntry(
-            school.id, school.name, school.logo_url, school.timezone, school.consent_text, campuses
-        )
-        programs = tuple(ProgramEntry(p.id, p.name, p.interest, p.degree_level, p.modality) for p in school.programs)
-        schools[school.id] = (school_entry, programs)
+    schools = _load_schools()
+    program_ids: dict[str, set[str]] = defaultdict(set)
+    for link in db.session.execute(select(campaign_programs.c.campaign_id, campaign_programs.c.program_id)):
+        program_ids[link.campaign_id].add(link.program_id)
+    ads_of: dict[str, list[AdEntry]] = defaultdict(list)
+    ad_columns = (Ad.campaign_id, Ad.id, Ad.headline, Ad.bullets, Ad.tags, Ad.badge, Ad.landing_url, Ad.status)
+    for a in db.session.execute(select(*ad_columns).order_by(Ad.id)):
+        ads_of[a.campaign_id].append(AdEntry(a.id, a.headline, tuple(a.bullets or ()), tuple(a.tags or ()), a.badge,
+                                             a.landing_url, a.status == "active"))  # fmt: skip
 
     campaigns: list[CampaignEntry] = []
     ads_by_id: dict[str, tuple[AdEntry, CampaignEntry]] = {}
-    rows = db.session.scalars(
-        select(Campaign).options(selectinload(Campaign.programs), selectinload(Campaign.ads)).order_by(Campaign.id)
-    )
-    for campaign in rows:
+    columns = [
+        column for name, column in Campaign.__table__.columns.items() if name not in ("created_at", "updated_at")
+    ]
+    for campaign in db.session.execute(select(*columns).order_by(Campaign.id)):
         school_entry, school_programs = schools[campaign.school_id]
-        ads = tuple(
-            AdEntry(a.id, a.headline, tuple(a.bullets or ()), tuple(a.tags or ()), a.badge, a.landing_url,
-                    a.status == "active")
-            for a in campaign.ads
-        )  # fmt: skip
-        entry = _entry(len(campaigns), campaign, school_entry, school_programs, ads)
+        ads = tuple(ads_of[campaign.id])
+        entry = _entry(len(campaigns), campaign, school_entry, school_programs, program_ids[campaign.id], ads)
         campaigns.append(entry)
         for ad in ads:
             ads_by_id[ad.id] = (ad, entry)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from adserver.services.index import CampaignEntry
+if TYPE_CHECKING:
+    from adserver.services.index import CampaignEntry
 
 PRIOR_CLICK_RATE = 0.02
 PRIOR_LEAD_RATE = 0.004

@@ -20,6 +20,7 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 from flask import current_app
 
@@ -27,15 +28,16 @@ from adserver import clock
 from adserver.geo import Location
 from adserver.ids import new_id
 from adserver.services import counters
-from adserver.services.counters import ImpressionEvent, LiveCounters
+from adserver.services.counters import CounterQuery, ImpressionEvent, LiveCounters
 from adserver.services.index import AdEntry, CampaignEntry, CampaignIndex, ProgramEntry, current_index
 from adserver.services.matching import LocalClock, Visit, live_exclusion, static_exclusion
 from adserver.services.ranking import expected_value, rank_candidates
 from adserver.services.tokens import make_click_token, make_lead_token
 
 # Schools (and campaigns) whose live counters are read per request, as a function of the limit.
-SHORTLIST_EXTRA_SCHOOLS = 4
-SHORTLIST_MAX_CAMPAIGNS = 60
+SHORTLIST_EXTRA_SCHOOLS = 3
+SHORTLIST_CAMPAIGNS_PER_SCHOOL = 3
+_ORDER = itemgetter(0, 1)
 BLOCK_MEMORY = {"pacing": timedelta(seconds=2), "budget": timedelta(seconds=10), "lead_cap": timedelta(seconds=10)}
 
 
@@ -71,11 +73,11 @@ class Explanation:
 
 
 class _ProcessMemory:
-    """Per-process hints: each campaign's last seen history, and campaigns recently found blocked.
+    """Per-process hints: each campaign's last computed value, and campaigns recently found blocked.
     Both are hints for the shortlist only; every served ad passed the live rules."""
 
     def __init__(self) -> None:
-        self.history: dict[str, tuple[int, int, int]] = {}
+        self.scores: dict[str, float] = {}
         self.blocked_until: dict[str, datetime] = {}
         self.index: CampaignIndex | None = None
         self.lock = threading.Lock()
@@ -85,8 +87,8 @@ class _ProcessMemory:
             # A new catalog (a raised budget, a new cap) clears what was learned about blocks.
             with self.lock:
                 self.blocked_until, self.index = {}, index
-                if len(self.history) > 200_000:
-                    self.history = {}
+                if len(self.scores) > 200_000:
+                    self.scores = {}
         return self
 
 
@@ -106,6 +108,17 @@ def _local_day(local: datetime) -> str:
     return local.strftime("%Y%m%d")
 
 
+def _counter_query(campaign: CampaignEntry, local_clock: LocalClock) -> CounterQuery:
+    return CounterQuery(
+        campaign_id=campaign.id,
+        day=_local_day(local_clock.at(campaign.school.timezone)),
+        spend_day=campaign.daily_budget_cents is not None,
+        spend_total=campaign.total_budget_cents is not None,
+        leads_day=campaign.leads_per_day is not None,
+        leads_month=campaign.leads_per_month is not None,
+    )
+
+
 def decide_ads(request: AdRequest) -> list[ServedAd]:
     """Choose, rank and record the ads for one request; each returned ad is one impression."""
     now = clock.now()
@@ -115,61 +128,60 @@ def decide_ads(request: AdRequest) -> list[ServedAd]:
     local_clock = LocalClock(now)
     rng = random.Random(request.request_id)
 
-    preliminary: list[tuple[float, float, CampaignEntry, tuple[ProgramEntry, ...]]] = []
-    blocked_until = memory.blocked_until
-    history = memory.history
-    for campaign in index.candidates(region=request.location.region, interest=request.interest,
-                                     degree_level=request.degree_level, modality=request.modality):  # fmt: skip
-        rule, programs = static_exclusion(campaign, visit, local_clock.at(campaign.school.timezone))
-        if rule is not None:
-            continue
-        until = blocked_until.get(campaign.id)
-        if until is not None and until > now:
-            continue
-        imps, clicks, leads = history.get(campaign.id, (0, 0, 0))
-        preliminary.append((expected_value(campaign, imps, clicks, leads), rng.random(), campaign, programs))
-    if not preliminary:
+    # Order the candidates by their last known value (the prior for campaigns this process has not
+    # read yet); only the best are checked in full and have their live counters read.
+    scores, blocked_until, draw = memory.scores, memory.blocked_until, rng.random
+    candidates = index.candidates(region=request.location.region, interest=request.interest,
+                                  degree_level=request.degree_level, modality=request.modality)  # fmt: skip
+    ordered = [
+        (-scores.get(c.id, c.prior_value), draw(), c)
+        for c in candidates
+        if c.id not in blocked_until or blocked_until[c.id] <= now
+    ]
+    ordered.sort(key=_ORDER)
+    shortlist = _shortlist(ordered, visit, local_clock, request.limit)
+    if not shortlist:
         return []
-
-    preliminary.sort(key=lambda item: (-item[0], item[1]))
-    shortlist = _shortlist(preliminary, request.limit)
-    wanted = [(c.id, _local_day(local_clock.at(c.school.timezone))) for _, _, c, _ in shortlist]
-    live = counters.read_live_counters(wanted, request.visitor_id)
+    live = counters.read_live_counters([_counter_query(c, local_clock) for c, _ in shortlist], request.visitor_id)
 
     eligible: list[tuple[float, CampaignEntry, tuple[ProgramEntry, ...]]] = []
-    for _, _, campaign, programs in shortlist:
+    for campaign, programs in shortlist:
         found = live[campaign.id]
-        history[campaign.id] = (found.impressions, found.clicks, found.leads)
+        score = expected_value(campaign, found.impressions, found.clicks, found.leads)
+        scores[campaign.id] = score
         rule = live_exclusion(campaign, found, visit, local_clock.at(campaign.school.timezone))
         if rule is not None:
             if rule in BLOCK_MEMORY:
                 blocked_until[campaign.id] = now + BLOCK_MEMORY[rule]
             continue
-        eligible.append((expected_value(campaign, found.impressions, found.clicks, found.leads), campaign, programs))
+        eligible.append((score, campaign, programs))
 
     chosen = rank_candidates(eligible, rng, request.limit)
     served = [_serve(rank, campaign, programs, request, rng) for rank, (_, campaign, programs) in enumerate(chosen, 1)]
     if served:
-        counters.record_impressions(_impression_event(ad, request, now, local_clock) for ad in served)
+        counters.record_impressions([_impression_event(ad, request, now, local_clock) for ad in served])
     return served
 
 
 def _shortlist(
-    ordered: list[tuple[float, float, CampaignEntry, tuple[ProgramEntry, ...]]], limit: int
-) -> list[tuple[float, float, CampaignEntry, tuple[ProgramEntry, ...]]]:
-    """The best campaigns of the best ``limit + SHORTLIST_EXTRA_SCHOOLS`` schools, with room to
-    spare for the ones a live rule turns away."""
-    schools_wanted = 2 * limit + SHORTLIST_EXTRA_SCHOOLS
+    ordered: list[tuple[float, float, CampaignEntry]], visit: Visit, local_clock: LocalClock, limit: int
+) -> list[tuple[CampaignEntry, tuple[ProgramEntry, ...]]]:
+    """The best campaigns that pass every catalog rule, from the best ``limit + SHORTLIST_EXTRA_SCHOOLS``
+    schools, with room to spare for the ones a live rule turns away."""
+    schools_wanted = limit + SHORTLIST_EXTRA_SCHOOLS
+    most = schools_wanted * SHORTLIST_CAMPAIGNS_PER_SCHOOL
     schools: set[str] = set()
     shortlist = []
-    for item in ordered:
-        school_id = item[2].school.id
-        if school_id not in schools:
-            if len(schools) >= schools_wanted:
-                continue
-            schools.add(school_id)
-        shortlist.append(item)
-        if len(shortlist) >= SHORTLIST_MAX_CAMPAIGNS:
+    for _, _, campaign in ordered:
+        school_id = campaign.school.id
+        if school_id not in schools and len(schools) >= schools_wanted:
+            continue
+        rule, programs = static_exclusion(campaign, visit, local_clock.at(campaign.school.timezone))
+        if rule is not None:
+            continue
+        schools.add(school_id)
+        shortlist.append((campaign, programs))
+        if len(shortlist) >= most:
             break
     return shortlist
 
@@ -230,8 +242,7 @@ def explain(request: AdRequest) -> list[Explanation]:
         rule, _ = static_exclusion(campaign, visit, local_clock.at(campaign.school.timezone))
         static.append((campaign, rule))
     passing = [c for c, rule in static if rule is None]
-    wanted = [(c.id, _local_day(local_clock.at(c.school.timezone))) for c in passing]
-    live = counters.read_live_counters(wanted, request.visitor_id)
+    live = counters.read_live_counters([_counter_query(c, local_clock) for c in passing], request.visitor_id)
     out = []
     for campaign, rule in static:
         score = None

@@ -57,7 +57,7 @@ def test_a_redelivered_batch_is_not_counted_twice(
         assert db.session.scalar(select(func.count()).select_from(Impression)) == 3
         assert events.persist_impressions() == 0
         assert redis_db.xlen(counters.IMPRESSION_STREAM) == 0
-        ids = {json.loads(fields[b"e"])["id"] for _, fields in entries}
+        ids = {event["id"] for _, fields in entries for event in json.loads(fields[b"e"])}
         assert ids == set(db.session.scalars(select(Impression.id)))
 
 
