@@ -39,8 +39,7 @@ def submit_lead(principal: Principal, body: LeadIn) -> LeadCreatedOut:
         ip=request.remote_addr or "",
         user_agent=request.user_agent.string or None,
     )
-    lead = leads.submit_lead(body, submitter)
-    return LeadCreatedOut(id=lead.id, status="accepted")
+    return LeadCreatedOut(id=leads.submit_lead(body, submitter), status="accepted")
 
 
 @endpoint(bp, "GET", "/v1/leads/<lead_id>", summary="Get a lead", roles=("admin", "school", "publisher"),

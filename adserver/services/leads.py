@@ -13,18 +13,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import func, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Select, Table, bindparam, func, insert, literal, or_, select
 
 from adserver import clock
 from adserver.crypto import encrypt, keyed_hash
 from adserver.errors import ApiError, validation_error
 from adserver.extensions import db
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
+from adserver.ids import new_id
 from adserver.models import Campaign, DeliveryJob, Lead, Program, School, campaign_programs
+from adserver.models.base import UTCDateTime
 from adserver.schemas.leads import LeadIn
 from adserver.services import counters, delivery
 from adserver.services.eligibility import Profile, first_failed_rule
@@ -92,23 +95,108 @@ def _seal(data: LeadIn, location: Location, ip: str) -> _Sealed:
     )
 
 
-def _check_program(campaign: Campaign, program_id: str | None) -> None:
+# The intake statements are built once: compiling them per request costs more than running them.
+_leads = cast(Table, Lead.__table__)
+_INSERT_LEAD = insert(_leads)
+_INSERT_JOB = insert(cast(Table, DeliveryJob.__table__))
+_TARGET = (
+    select(
+        Campaign.id, Campaign.school_id, Campaign.pricing_model, Campaign.bid_cents, Campaign.daily_budget_cents,
+        Campaign.total_budget_cents, Campaign.leads_per_day, Campaign.leads_per_month, Campaign.eligibility,
+        School.timezone, School.delivery_method,
+    )
+    .join(School, School.id == Campaign.school_id)
+    .where(Campaign.id == bindparam("campaign_id"))
+    .with_for_update(of=School)
+)  # fmt: skip
+
+
+def _since(name: str) -> Any:
+    return bindparam(name, type_=UTCDateTime())
+
+
+@lru_cache(maxsize=16)
+def _usage_query(day_count: bool, day_spend: bool, month_count: bool, total_spend: bool) -> Select[Any]:
+    """The school's duplicate (an email hash, or None), then the campaign's lead count and spend for
+    the day, its lead count for the month and its total spend; each only when the campaign has that
+    limit (else 0), since counting a busy campaign's leads is the costly part."""
+    c = _leads.c
+    campaign_leads = c.campaign_id == bindparam("campaign_id")
+
+    def count(since: str) -> Any:
+        return select(func.count(c.id)).where(campaign_leads, c.created_at >= _since(since)).scalar_subquery()
+
+    def spend(since: str | None) -> Any:
+        where = [campaign_leads] + ([c.created_at >= _since(since)] if since else [])
+        return select(func.coalesce(func.sum(c.price_cents), 0)).where(*where).scalar_subquery()
+
+    duplicate = (
+        select(c.email_hash)
+        .where(c.school_id == bindparam("school_id"),
+               or_(c.email_hash == bindparam("email_hash"), c.phone_hash == bindparam("phone_hash")),
+               c.created_at >= _since("recent"))
+        .limit(1)
+        .scalar_subquery()
+    )  # fmt: skip
+    return select(
+        duplicate,
+        count("day_start") if day_count else literal(0),
+        spend("day_start") if day_spend else literal(0),
+        count("month_start") if month_count else literal(0),
+        spend(None) if total_spend else literal(0),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The campaign a lead is for, with what intake needs of its school."""
+
+    campaign_id: str
+    school_id: str
+    pricing_model: str
+    bid_cents: int
+    daily_budget_cents: int | None
+    total_budget_cents: int | None
+    leads_per_day: int | None
+    leads_per_month: int | None
+    eligibility: dict[str, Any]
+    timezone: str
+    delivery_method: str
+
+    @property
+    def price_cents(self) -> int:
+        """What the lead spends: the bid for a CPL campaign; nothing for CPC (the click was paid)."""
+        return self.bid_cents if self.pricing_model == "cpl" else 0
+
+
+def _lock_target(claims: LeadTokenClaims) -> _Target:
+    """Load the token's campaign and lock its school's row, which serialises intake per school:
+    the duplicate, cap and budget checks and the insert then run one at a time.
+
+    PostgreSQL takes the row lock; SQLite transactions already begin IMMEDIATE (one writer).
+    """
+    row = db.session.execute(_TARGET, {"campaign_id": claims.campaign_id}).first()
+    if row is None or row.school_id != claims.school_id:
+        raise validation_error({"lead_token": "the ad's campaign no longer exists"})
+    return _Target(*row)
+
+
+def _check_program(target: _Target, program_id: str | None) -> None:
+    """A program, when named, must be the school's and, if the campaign lists programs, one of them."""
     if program_id is None:
         return
-    program = db.session.get(Program, program_id)
-    offered = program is not None and program.school_id == campaign.school_id
-    if offered:
-        in_campaign = db.session.execute(
-            select(campaign_programs.c.program_id).where(campaign_programs.c.campaign_id == campaign.id)
-        ).all()
-        offered = not in_campaign or any(row.program_id == program_id for row in in_campaign)
-    if not offered:
+    listed = select(campaign_programs.c.program_id).where(campaign_programs.c.campaign_id == target.campaign_id)
+    row = db.session.execute(
+        select(Program.id, listed.where(campaign_programs.c.program_id == program_id).exists(), listed.exists())
+        .where(Program.id == program_id, Program.school_id == target.school_id)
+    ).first()  # fmt: skip
+    if row is None or (row[2] and not row[1]):
         raise validation_error({"program_id": "unknown program for this ad"})
 
 
-def _check_eligibility(campaign: Campaign, data: LeadIn, now: datetime) -> None:
+def _check_eligibility(target: _Target, data: LeadIn, now: datetime) -> None:
     profile = Profile(data.education_level, data.birth_year, data.graduation_year, data.military, data.rn_license)
-    failed = first_failed_rule(campaign.eligibility or {}, profile, now.year)
+    failed = first_failed_rule(target.eligibility or {}, profile, now.year)
     if failed is not None:
         raise ApiError(
             422,
@@ -118,14 +206,6 @@ def _check_eligibility(campaign: Campaign, data: LeadIn, now: datetime) -> None:
         )
 
 
-def _lock_school(school_id: str) -> School:
-    """Serialise intake per school: duplicate, cap and budget checks then the insert run one at a time.
-
-    PostgreSQL locks the school row; SQLite transactions already begin IMMEDIATE (one writer).
-    """
-    return db.session.execute(select(School).where(School.id == school_id).with_for_update()).scalar_one()
-
-
 def _local_period_starts(timezone: str, now: datetime) -> tuple[datetime, datetime]:
     """The start of the school's current day and month, in UTC: caps and budgets follow its calendar."""
     local = now.astimezone(ZoneInfo(timezone))
@@ -133,62 +213,47 @@ def _local_period_starts(timezone: str, now: datetime) -> tuple[datetime, dateti
     return day.astimezone(now.tzinfo), day.replace(day=1).astimezone(now.tzinfo)
 
 
-def _count_and_spend(campaign_id: str, since: datetime | None) -> tuple[int, int]:
-    where: list[ColumnElement[bool]] = [Lead.campaign_id == campaign_id]
-    if since is not None:
-        where.append(Lead.created_at >= since)
-    count, spend = db.session.execute(
-        select(func.count(Lead.id), func.coalesce(func.sum(Lead.price_cents), 0)).where(*where)
-    ).one()
-    return int(count), int(spend)
+def _cap_reached(field: str, message: str) -> ApiError:
+    return ApiError(409, "cap_reached", message, {field: "reached"})
 
 
-def _check_duplicate(school_id: str, sealed: _Sealed, now: datetime) -> None:
-    earlier = db.session.execute(
-        select(Lead.email_hash, Lead.phone_hash)
-        .where(
-            Lead.school_id == school_id,
-            or_(Lead.email_hash == sealed.email_hash, Lead.phone_hash == sealed.phone_hash),
-            Lead.created_at >= now - DUPLICATE_WINDOW,
-        )
-        .limit(1)
-    ).first()
-    if earlier is not None:
-        field = "email" if earlier.email_hash == sealed.email_hash else "phone"
+def _check_duplicate_caps_and_budget(target: _Target, sealed: _Sealed, now: datetime) -> None:
+    """One query for all four checks. Every accepted lead counts, whatever became of it later,
+    so a cap or a budget is never passed."""
+    day_start, month_start = _local_period_starts(target.timezone, now)
+    price = target.price_cents
+    needs_day_spend = price > 0 and target.daily_budget_cents is not None
+    needs_total = price > 0 and target.total_budget_cents is not None
+    usage = db.session.execute(
+        _usage_query(target.leads_per_day is not None, needs_day_spend, target.leads_per_month is not None,
+                     needs_total),
+        {"school_id": target.school_id, "campaign_id": target.campaign_id, "email_hash": sealed.email_hash,
+         "phone_hash": sealed.phone_hash, "recent": now - DUPLICATE_WINDOW, "day_start": day_start,
+         "month_start": month_start},
+    ).one()  # fmt: skip
+    earlier_email_hash, day_count, day_spend, month_count, total_spend = usage
+
+    if earlier_email_hash is not None:
+        field = "email" if earlier_email_hash == sealed.email_hash else "phone"
         raise ApiError(
             409,
             "duplicate_lead",
             "This person was already sent to this school in the last 30 days.",
             {field: "already submitted to this school in the last 30 days"},
         )
-
-
-def _cap_reached(field: str, message: str) -> ApiError:
-    return ApiError(409, "cap_reached", message, {field: "reached"})
-
-
-def _check_caps_and_budget(campaign: Campaign, timezone: str, price_cents: int, now: datetime) -> None:
-    """Every accepted lead counts, whatever became of it later, so a cap or budget is never passed."""
-    day_start, month_start = _local_period_starts(timezone, now)
-    day_count, day_spend = _count_and_spend(campaign.id, day_start)
-    if campaign.leads_per_day is not None and day_count >= campaign.leads_per_day:
+    if target.leads_per_day is not None and day_count >= target.leads_per_day:
         raise _cap_reached("caps.leads_per_day", "This campaign has reached its leads for today.")
-    if campaign.leads_per_month is not None:
-        month_count, _ = _count_and_spend(campaign.id, month_start)
-        if month_count >= campaign.leads_per_month:
-            raise _cap_reached("caps.leads_per_month", "This campaign has reached its leads for this month.")
-    if price_cents <= 0:
-        return
-    if campaign.daily_budget_cents is not None and day_spend + price_cents > campaign.daily_budget_cents:
+    if target.leads_per_month is not None and month_count >= target.leads_per_month:
+        raise _cap_reached("caps.leads_per_month", "This campaign has reached its leads for this month.")
+    if needs_day_spend and day_spend + price > (target.daily_budget_cents or 0):
         raise _cap_reached("budget.daily_cents", "This campaign has spent its daily budget.")
-    if campaign.total_budget_cents is not None:
-        _, total_spend = _count_and_spend(campaign.id, None)
-        if total_spend + price_cents > campaign.total_budget_cents:
-            raise _cap_reached("budget.total_cents", "This campaign has spent its total budget.")
+    if needs_total and total_spend + price > (target.total_budget_cents or 0):
+        raise _cap_reached("budget.total_cents", "This campaign has spent its total budget.")
 
 
-def submit_lead(data: LeadIn, submitter: Submitter) -> Lead:
-    """Accept a lead for the ad its token names, or raise the ApiError that says why not.
+def submit_lead(data: LeadIn, submitter: Submitter) -> str:
+    """Accept a lead for the ad its token names and return its id, or raise the ApiError that
+    says why not.
 
     The campaign must still exist; a campaign paused or ended after the ad was shown still
     accepts leads from that ad for the token's 24 hours (the visitor saw a live offer),
@@ -198,65 +263,48 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> Lead:
     location = _resolve_location(data.postal_code)
     sealed = _seal(data, location, submitter.ip)
 
-    campaign = db.session.get(Campaign, claims.campaign_id)
-    if campaign is None or campaign.school_id != claims.school_id:
-        raise validation_error({"lead_token": "the ad's campaign no longer exists"})
-    _check_program(campaign, data.program_id)
-    _check_eligibility(campaign, data, clock.now())
-
-    school = _lock_school(campaign.school_id)
+    # The transaction is kept to the database work: everything above runs before it.
+    target = _lock_target(claims)
+    _check_program(target, data.program_id)
     # Taken after the lock, so within a school created_at follows commit order (see the feed).
     now = clock.now()
-    price_cents = campaign.bid_cents if campaign.pricing_model == "cpl" else 0
-    _check_duplicate(school.id, sealed, now)
-    _check_caps_and_budget(campaign, school.timezone, price_cents, now)
+    _check_eligibility(target, data, now)
+    _check_duplicate_caps_and_budget(target, sealed, now)
 
-    lead = Lead(
-        campaign_id=campaign.id,
-        school_id=school.id,
-        publisher_id=submitter.publisher_id,
-        ad_id=claims.ad_id,
-        impression_id=claims.impression_id,
-        program_id=data.program_id,
-        price_cents=price_cents,
-        pricing_model=campaign.pricing_model,
-        first_name_enc=sealed.first_name,
-        last_name_enc=sealed.last_name,
-        email_enc=sealed.email,
-        phone_enc=sealed.phone,
-        postal_code_enc=sealed.postal_code,
-        email_hash=sealed.email_hash,
-        phone_hash=sealed.phone_hash,
-        country=location.country,
-        region=location.region,
-        education_level=data.education_level,
-        graduation_year=data.graduation_year,
-        birth_year=data.birth_year,
-        military=data.military,
-        rn_license=data.rn_license,
-        consent_text=data.consent.text,
-        consent_at=now,
-        consent_ip_enc=sealed.ip,
-        consent_user_agent=(submitter.user_agent or "")[:1000] or None,
-        consent_page_url=data.consent.page_url,
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(lead)
-    job: DeliveryJob | None = None
-    if school.delivery_method == "http_post":
-        db.session.flush()
-        job = DeliveryJob(lead_id=lead.id, next_attempt_at=now, created_at=now, updated_at=now)
-        db.session.add(job)
+    lead_id, job_id = new_id("lead"), new_id("job")
+    db.session.execute(
+        _INSERT_LEAD,
+        dict(  # noqa: C408 (keywords read better than 30 quoted keys)
+            id=lead_id, status="accepted", campaign_id=target.campaign_id, school_id=target.school_id,
+            publisher_id=submitter.publisher_id, ad_id=claims.ad_id, impression_id=claims.impression_id,
+            program_id=data.program_id, price_cents=target.price_cents, pricing_model=target.pricing_model,
+            first_name_enc=sealed.first_name, last_name_enc=sealed.last_name, email_enc=sealed.email,
+            phone_enc=sealed.phone, postal_code_enc=sealed.postal_code, email_hash=sealed.email_hash,
+            phone_hash=sealed.phone_hash, country=location.country, region=location.region,
+            education_level=data.education_level, graduation_year=data.graduation_year,
+            birth_year=data.birth_year, military=data.military, rn_license=data.rn_license,
+            consent_text=data.consent.text, consent_at=now, consent_ip_enc=sealed.ip,
+            consent_user_agent=(submitter.user_agent or "")[:1000] or None,
+            consent_page_url=data.consent.page_url, created_at=now, updated_at=now,
+        )
+    )  # fmt: skip
+    delivers = target.delivery_method == "http_post"
+    if delivers:
+        db.session.execute(
+            _INSERT_JOB,
+            {"id": job_id, "lead_id": lead_id, "state": "pending", "attempts": 0, "next_attempt_at": now,
+             "created_at": now, "updated_at": now},
+        )  # fmt: skip
     db.session.commit()
 
-    if job is not None:
-        delivery.enqueue_delivery(job.id)
+    if delivers:
+        delivery.enqueue_delivery(job_id)
     try:
-        counters.record_lead_accepted(campaign.id, school.timezone, price_cents, campaign.pricing_model, now)
+        counters.record_lead_accepted(target.campaign_id, target.timezone, target.price_cents,
+                                      target.pricing_model, now)  # fmt: skip
     except (redis.ConnectionError, redis.TimeoutError):
-        log.warning("lead counters not updated", extra={"lead_id": lead.id, "campaign_id": campaign.id})
-    return lead
+        log.warning("lead counters not updated", extra={"lead_id": lead_id, "campaign_id": target.campaign_id})
+    return lead_id
 
 
 def return_lead(lead: Lead, reason: str) -> Lead:
