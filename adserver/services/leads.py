@@ -18,7 +18,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import Select, Table, bindparam, func, insert, literal, or_, select
+from sqlalchemy import Select, Table, bindparam, func, insert, literal, select
 
 from adserver import clock
 from adserver.crypto import encrypt, keyed_hash
@@ -130,14 +130,16 @@ def _usage_query(day_count: bool, day_spend: bool, month_count: bool, total_spen
         where = [campaign_leads] + ([c.created_at >= _since(since)] if since else [])
         return select(func.coalesce(func.sum(c.price_cents), 0)).where(*where).scalar_subquery()
 
-    duplicate = (
-        select(c.email_hash)
-        .where(c.school_id == bindparam("school_id"),
-               or_(c.email_hash == bindparam("email_hash"), c.phone_hash == bindparam("phone_hash")),
-               c.created_at >= _since("recent"))
-        .limit(1)
-        .scalar_subquery()
-    )  # fmt: skip
+    def earlier(match: Any) -> Any:
+        # One lookup per hash, so each uses its (school_id, hash) index; an OR of the two
+        # would walk every lead of the school.
+        recent = c.created_at >= _since("recent")
+        return select(c.email_hash).where(c.school_id == bindparam("school_id"), match, recent).limit(1)
+
+    duplicate = func.coalesce(
+        earlier(c.email_hash == bindparam("email_hash")).scalar_subquery(),
+        earlier(c.phone_hash == bindparam("phone_hash")).scalar_subquery(),
+    )
     return select(
         duplicate,
         count("day_start") if day_count else literal(0),
