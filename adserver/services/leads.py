@@ -304,7 +304,9 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     try:
         counters.record_lead_accepted(target.campaign_id, target.timezone, target.price_cents,
                                       target.pricing_model, now)  # fmt: skip
-    except (redis.ConnectionError, redis.TimeoutError):
+    except redis.RedisError:
+        # The lead is stored, so it stands. Serving's live counters miss it; intake still enforces
+        # caps and budgets from the database.
         log.warning("lead counters not updated", extra={"lead_id": lead_id, "campaign_id": target.campaign_id})
     return lead_id
 
