@@ -41,7 +41,8 @@ from adserver.taxonomy import INTERESTS
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.5
-FULL_REBUILD_INTERVAL_S = 60.0
+# A safety net only: the version key is polled every half second.
+FULL_REBUILD_INTERVAL_S = 300.0
 WEEKDAY_NUMBERS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 DEGREE_LEVELS = ("certificate", "associate", "bachelor", "master", "doctorate")
 MODALITIES = ("online", "campus", "hybrid")
