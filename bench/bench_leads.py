@@ -236,7 +236,7 @@ def main() -> int:
         closed = settle_backlog()
         worker = subprocess.Popen(
             [str(BIN / "celery"), "-A", "workers", "worker", "-Q", "leads", "--concurrency", "2",
-             "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+             "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--quiet"],
             cwd=ROOT, env={**os.environ, **ENV}, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 120

@@ -353,3 +353,20 @@ def test_a_database_outage_is_503_with_retry_after_never_201(app, world):
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert response.get_json()["error"]["code"] == "service_unavailable"
+
+
+def test_with_redis_down_an_accepted_lead_is_still_stored_with_its_job(app, http_world):
+    """The answer does not depend on Redis once the lead is committed; the sweeper sends the job later."""
+    from adserver import create_app
+    from adserver.extensions import db
+    from adserver.models import DeliveryJob
+    from config.settings import load_settings
+
+    settings = replace(load_settings(), redis_url="redis://127.0.0.1:1/0", embedded_redis=False)
+    no_redis = create_app(settings)
+    response = no_redis.test_client().post("/v1/leads", json=http_world.lead(), headers=http_world.publisher_headers)
+    assert response.status_code == 201, response.get_json()
+    with app.app_context():
+        job = db.session.scalars(select(DeliveryJob)).one()
+        assert job.state == "pending"
+    app.extensions["celery"].set_default()
