@@ -47,6 +47,9 @@ EARLY_ARRIVAL_S = 1.0
 # The sweeper leaves a due job this long to its own message before sending another.
 SWEEP_GRACE_S = 10
 MAX_RETRY_DELAY_S = 6 * 3600
+# A longer retry is left to the sweeper: a countdown message that outlives the broker's
+# visibility timeout would be handed out again and again while it waits.
+MAX_COUNTDOWN_S = 300
 MAX_REASON_CHARS = 500
 USER_AGENT = "adserver-lead-delivery/1"
 
@@ -375,7 +378,7 @@ def deliver_job(job_id: str) -> str | None:
         extra={"job_id": job_id, "lead_id": prepared.lead_id, "attempt": prepared.attempt,
                "outcome": answer.outcome, "http_status": answer.http_status, "latency_ms": latency_ms},
     )  # fmt: skip
-    if delay is not None:
+    if delay is not None and delay <= MAX_COUNTDOWN_S:
         enqueue_delivery(job_id, countdown=delay)
     return answer.outcome
 
