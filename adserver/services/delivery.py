@@ -4,9 +4,9 @@ A worker claims the job row with a conditional UPDATE, so only one worker sends 
 lead at a time; the claim is a lease that lapses if the worker dies. It builds the
 body (field mapping, JSON or form), signs it the Standard Webhooks way with a
 ``webhook-id`` that is the same on every attempt, POSTs without following
-redirects, classifies the answer and records the attempt. A retry is both a
-delayed Celery message and a ``next_attempt_at`` in the database, so the sweeper
-sends it again if the message is lost.
+redirects, classifies the answer and records the attempt. A retry is a
+``next_attempt_at`` in the database and, when it is soon, a delayed Celery
+message too; the sweeper sends it if that message is lost.
 """
 
 from __future__ import annotations
