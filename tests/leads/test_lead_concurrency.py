@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -71,3 +72,37 @@ def test_a_cpl_budget_is_never_overspent_under_concurrency(live_url, make_world)
     bodies = [world.lead() for _ in range(20)]
     # 4500 a lead: four fit in 20000.
     assert _codes(_storm(live_url, world.publisher_headers, bodies)) == {"accepted": 4, "cap_reached": 16}
+
+
+def test_paging_the_feed_while_leads_arrive_concurrently_sees_each_lead_once(live_url, make_world):
+    world = make_world(campaign={"caps": {"leads_per_day": None, "leads_per_month": None},
+                                 "budget": {"daily_cents": None, "total_cents": None}})  # fmt: skip
+    submitted: list[str] = []
+
+    def submit() -> None:
+        with requests.Session() as session:
+            for _ in range(15):
+                response = session.post(f"{live_url}/v1/leads", json=world.lead(), headers=world.publisher_headers,
+                                        timeout=60)  # fmt: skip
+                assert response.status_code == 201
+                submitted.append(response.json()["id"])
+
+    writers = [threading.Thread(target=submit) for _ in range(3)]
+    for writer in writers:
+        writer.start()
+    seen: list[str] = []
+    cursor: str | None = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        params = {"limit": 4, **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{live_url}/v1/leads", params=params, headers=world.school_headers, timeout=60).json()
+        seen.extend(lead["id"] for lead in page["data"])
+        cursor = page["next_cursor"] or cursor
+        if all(not w.is_alive() for w in writers) and len(seen) >= len(submitted) == 45:
+            break
+        if not page["data"]:
+            time.sleep(0.1)
+    for writer in writers:
+        writer.join()
+    assert len(seen) == len(set(seen)), "a lead was repeated"
+    assert sorted(seen) == sorted(submitted), "a lead was skipped"
