@@ -73,10 +73,9 @@ def enqueue_delivery(job_id: str, countdown: float | None = None) -> bool:
 # ---- building the request ---------------------------------------------------
 
 
-def lead_fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
-    """Every field of a lead under its own name (the names a school's field_map refers to)."""
+def profile_fields(lead: Lead) -> dict[str, Any]:
+    """The visitor's submitted profile, personal fields decrypted."""
     return {
-        "id": lead.id,
         "first_name": decrypt(lead.first_name_enc),
         "last_name": decrypt(lead.last_name_enc),
         "email": decrypt(lead.email_enc),
@@ -89,6 +88,14 @@ def lead_fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
         "birth_year": lead.birth_year,
         "military": lead.military,
         "rn_license": lead.rn_license,
+    }
+
+
+def lead_fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
+    """Every field of a lead under its own name (the names a school's field_map refers to)."""
+    return {
+        "id": lead.id,
+        **profile_fields(lead),
         "program_id": lead.program_id,
         "program_name": program_name,
         "campaign_id": lead.campaign_id,

@@ -25,6 +25,7 @@ from adserver.extensions import db
 from adserver.models import DeliveryAttempt, Lead, Program
 from adserver.pagination import decode_cursor, encode_cursor
 from adserver.schemas.leads import AttemptOut, LeadDetailOut, LeadFeedQuery, LeadOut
+from adserver.services.delivery import profile_fields
 
 FEED_SETTLE_S = 2.0
 
@@ -68,18 +69,7 @@ def _fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
         "impression_id": lead.impression_id,
         "program_id": lead.program_id,
         "program_name": program_name,
-        "first_name": decrypt(lead.first_name_enc),
-        "last_name": decrypt(lead.last_name_enc),
-        "email": decrypt(lead.email_enc),
-        "phone": decrypt(lead.phone_enc),
-        "postal_code": decrypt(lead.postal_code_enc),
-        "country": lead.country,
-        "region": lead.region,
-        "education_level": lead.education_level,
-        "graduation_year": lead.graduation_year,
-        "birth_year": lead.birth_year,
-        "military": lead.military,
-        "rn_license": lead.rn_license,
+        **profile_fields(lead),
         "consent": {
             "granted": True,
             "text": lead.consent_text,
