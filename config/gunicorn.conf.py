@@ -12,3 +12,12 @@ graceful_timeout = 10
 accesslog = None
 # Build the app once per worker after fork, so each gets its own pools and campaign index.
 preload_app = False
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Build the worker's campaign index before it accepts requests, not on its first request."""
+    app = worker.wsgi
+    if "campaign_index" in getattr(app, "extensions", {}):
+        from adserver.services.index import warm_up
+
+        warm_up(app)

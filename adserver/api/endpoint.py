@@ -74,8 +74,9 @@ def _query_dict(model: type[BaseModel]) -> dict[str, Any]:
 def render(result: Any, status: int) -> Response:
     if isinstance(result, Response):
         return result
-    body = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-    response = jsonify(body)
+    if isinstance(result, BaseModel):
+        return Response(result.model_dump_json(), status=status, mimetype="application/json")
+    response = jsonify(result)
     response.status_code = status
     return response
 

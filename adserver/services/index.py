@@ -382,7 +382,8 @@ class IndexHolder:
         with self._app.app_context():
             while not self._stopped.wait(POLL_INTERVAL_S):
                 try:
-                    stale = time.monotonic() - self._built_at > FULL_REBUILD_INTERVAL_S
+                    # Not built yet is not stale: the first request (or warm_up) is building it.
+                    stale = self._index is not None and time.monotonic() - self._built_at > FULL_REBUILD_INTERVAL_S
                     if stale or self._read_version() != self._version:
                         self.refresh_now()
                 except Exception:
@@ -394,6 +395,13 @@ def init_app(app: Flask) -> None:
     app.extensions["campaign_index"] = holder
     # The test suite empties the database and Redis between tests; it forgets the index and clock too.
     app.extensions.setdefault("test_resets", []).extend([holder.reset, lambda: clock.set_now(None)])
+
+
+def warm_up(app: Flask) -> None:
+    """Build this process's index and start its watcher before the first request needs them."""
+    holder: IndexHolder = app.extensions["campaign_index"]
+    with app.app_context():
+        holder.current()
 
 
 def current_index() -> CampaignIndex:

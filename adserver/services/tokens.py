@@ -1,15 +1,15 @@
 """Click and lead tokens: what an ad carries, signed with ``adserver.signing``.
 
-Both are compact JSON lists inside the signature, so nothing in them can be
+Both are short lists of fields inside the signature, so nothing in them can be
 changed without the token failing verification; the signing time is the
 issued-at.
 
 * click token (purpose ``"click"``):
-  ``[1, impression_id, ad_id, campaign_id, school_id, publisher_id | null, bid_cents, pricing_model]``
+  ``1.impression_id.ad_id.campaign_id.school_id.publisher_id.bid_cents.pricing_model``
 * lead token (purpose ``"lead"``):
-  ``[1, impression_id, ad_id, campaign_id, school_id, publisher_id | null]``
+  ``1.impression_id.ad_id.campaign_id.school_id.publisher_id``
 
-The leading 1 is the layout version. ``parse_lead_token`` is what ``POST /v1/leads``
+The leading 1 is the layout version; an empty publisher id means none. ``parse_lead_token`` is what ``POST /v1/leads``
 uses to learn which impression, ad, campaign, school and publisher a lead comes from.
 """
 
@@ -22,7 +22,7 @@ from adserver import clock
 from adserver.signing import InvalidToken, read_token, sign_token
 
 CLICK_TOKEN_MAX_AGE_S = 24 * 3600
-_VERSION = 1
+_VERSION = "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class ClickTokenClaims:
 
 
 def make_lead_token(impression_id: str, ad_id: str, campaign_id: str, school_id: str, publisher_id: str | None) -> str:
-    return sign_token("lead", [_VERSION, impression_id, ad_id, campaign_id, school_id, publisher_id])
+    return sign_token("lead", (_VERSION, impression_id, ad_id, campaign_id, school_id, publisher_id or ""))
 
 
 def make_click_token(
@@ -67,7 +67,8 @@ def make_click_token(
     pricing_model: str,
 ) -> str:
     return sign_token(
-        "click", [_VERSION, impression_id, ad_id, campaign_id, school_id, publisher_id, bid_cents, pricing_model]
+        "click",
+        (_VERSION, impression_id, ad_id, campaign_id, school_id, publisher_id or "", str(bid_cents), pricing_model),
     )
 
 
@@ -76,8 +77,8 @@ def _age_s(issued_at: datetime) -> float:
     return (clock.now() - issued_at).total_seconds()
 
 
-def _is_id(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 40
+def _is_id(value: str) -> bool:
+    return 0 < len(value) <= 40
 
 
 def parse_lead_token(token: str) -> LeadTokenClaims:
@@ -86,34 +87,31 @@ def parse_lead_token(token: str) -> LeadTokenClaims:
     The caller decides what an old token means (``age_s``); ``POST /v1/leads`` answers 410.
     """
     verified = read_token("lead", token)
-    payload = verified.payload
-    if not (isinstance(payload, list) and len(payload) == 6 and payload[0] == _VERSION):
+    fields = verified.fields
+    if len(fields) != 6 or fields[0] != _VERSION:
         raise InvalidToken
-    _, impression_id, ad_id, campaign_id, school_id, publisher_id = payload
-    if not all(_is_id(v) for v in (impression_id, ad_id, campaign_id, school_id)):
-        raise InvalidToken
-    if publisher_id is not None and not _is_id(publisher_id):
+    _, impression_id, ad_id, campaign_id, school_id, publisher_id = fields
+    if not all(_is_id(v) for v in (impression_id, ad_id, campaign_id, school_id)) or len(publisher_id) > 40:
         raise InvalidToken
     return LeadTokenClaims(
-        impression_id, ad_id, campaign_id, school_id, publisher_id, verified.issued_at, _age_s(verified.issued_at)
-    )
+        impression_id, ad_id, campaign_id, school_id, publisher_id or None,
+        verified.issued_at, _age_s(verified.issued_at),
+    )  # fmt: skip
 
 
 def parse_click_token(token: str) -> ClickTokenClaims:
     """Verify a click token; raise ``InvalidToken`` when it is tampered, foreign or malformed."""
     verified = read_token("click", token)
-    payload = verified.payload
-    if not (isinstance(payload, list) and len(payload) == 8 and payload[0] == _VERSION):
+    fields = verified.fields
+    if len(fields) != 8 or fields[0] != _VERSION:
         raise InvalidToken
-    _, impression_id, ad_id, campaign_id, school_id, publisher_id, bid_cents, pricing_model = payload
-    if not all(_is_id(v) for v in (impression_id, ad_id, campaign_id, school_id)):
+    _, impression_id, ad_id, campaign_id, school_id, publisher_id, bid, pricing_model = fields
+    if not all(_is_id(v) for v in (impression_id, ad_id, campaign_id, school_id)) or len(publisher_id) > 40:
         raise InvalidToken
-    if publisher_id is not None and not _is_id(publisher_id):
-        raise InvalidToken
-    if not isinstance(bid_cents, int) or bid_cents < 0 or pricing_model not in ("cpc", "cpl"):
+    if not (bid.isascii() and bid.isdigit()) or len(bid) > 9 or pricing_model not in ("cpc", "cpl"):
         raise InvalidToken
     return ClickTokenClaims(
-        impression_id, ad_id, campaign_id, school_id, publisher_id, bid_cents, pricing_model,
+        impression_id, ad_id, campaign_id, school_id, publisher_id or None, int(bid), pricing_model,
         verified.issued_at, _age_s(verified.issued_at),
     )  # fmt: skip
 
