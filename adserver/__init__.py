@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import Any
+
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface
 
 from adserver import embedded_redis, geo
 from adserver.api import register_blueprints
@@ -33,6 +36,16 @@ def _flask_config(settings: Settings) -> dict[str, object]:
     }
 
 
+class _NoSessions(SessionInterface):
+    """The API is stateless (keys, not cookies): no session is opened or saved."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app: settings from the environment, then each part bound in turn."""
     settings = settings or load_settings()
@@ -43,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(settings.instance_dir))
     app.config.from_mapping(_flask_config(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = _NoSessions()
 
     init_db(app)
     redis_client.init_app(app)

@@ -25,6 +25,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from redis.client import Pipeline
 from redis.commands.core import Script
 
 from adserver.extensions import redis_client
@@ -261,17 +262,26 @@ def publish_click(fields: dict[str, object]) -> None:
 
 
 def record_lead_accepted(
-    campaign_id: str, school_timezone: str, price_cents: int, pricing_model: str, at: datetime
+    campaign_id: str,
+    school_timezone: str,
+    price_cents: int,
+    pricing_model: str,
+    at: datetime,
+    *,
+    pipe: Pipeline | None = None,
 ) -> None:
     """Count a lead that was just committed: the campaign's lead-day and lead-month counters
     (the school's calendar) and its lead history, and, for CPL, its day and total spend.
 
     Call it after the lead's transaction commits. Serving reads these counters to stop a
     campaign at its caps and budgets; a Redis failure is raised to the caller, who keeps
-    the lead (it is already stored) and may log the miss.
+    the lead (it is already stored) and may log the miss. With ``pipe`` the commands are
+    queued on the caller's pipeline, which the caller executes.
     """
     day = local_day(school_timezone, at)
-    pipe = redis_client.client.pipeline(transaction=True)
+    own_pipe = pipe is None
+    if pipe is None:
+        pipe = redis_client.client.pipeline(transaction=True)
     pipe.incr(leads_day_key(campaign_id, day))
     pipe.expire(leads_day_key(campaign_id, day), DAY_TTL_S)
     pipe.incr(leads_month_key(campaign_id, day[:6]))
@@ -281,4 +291,5 @@ def record_lead_accepted(
         pipe.incrby(spend_day_key(campaign_id, day), price_cents)
         pipe.expire(spend_day_key(campaign_id, day), DAY_TTL_S)
         pipe.incrby(spend_total_key(campaign_id), price_cents)
-    pipe.execute()
+    if own_pipe:
+        pipe.execute()

@@ -30,11 +30,12 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from flask import current_app
+from redis.client import Pipeline
 from sqlalchemy import or_, select, update
 
 from adserver import clock
 from adserver.crypto import decrypt
-from adserver.extensions import db
+from adserver.extensions import db, redis_client
 from adserver.models import DeliveryAttempt, DeliveryJob, Lead, Program, School
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,33 @@ MAX_COUNTDOWN_S = 300
 MAX_REASON_CHARS = 500
 USER_AGENT = "adserver-lead-delivery/1"
 
+# Intake's announcements of new jobs (job ids), for the relay.
+OUTBOX_KEY = "leads:outbox"
+
 _http = requests.Session()
 _http.trust_env = False  # no proxies or .netrc from the environment
 _http.headers["User-Agent"] = USER_AGENT
+
+
+def announce_job(pipe: Pipeline, job_id: str) -> None:
+    """Queue, on the caller's pipeline, the announcement of a job just committed; a relay in each
+    Celery worker (``relay_announced_jobs``) sends its delivery task. An announcement lost with
+    Redis leaves a pending job, which the sweeper sends."""
+    pipe.lpush(OUTBOX_KEY, job_id)
+
+
+def relay_announced_jobs(wait_s: float = 1.0, batch: int = 100) -> int:
+    """Send the delivery task of every announced job, waiting up to ``wait_s`` for the first;
+    returns how many were sent."""
+    client = redis_client.client
+    first: tuple[bytes, bytes] | None = client.brpop([OUTBOX_KEY], timeout=wait_s)  # type: ignore[assignment]
+    if first is None:
+        return 0
+    more: list[bytes] = client.rpop(OUTBOX_KEY, batch - 1) or []  # type: ignore[assignment]
+    job_ids = [raw.decode() for raw in (first[1], *more)]
+    for job_id in job_ids:
+        enqueue_delivery(job_id)
+    return len(job_ids)
 
 
 def enqueue_delivery(job_id: str, countdown: float | None = None) -> bool:

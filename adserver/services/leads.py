@@ -4,7 +4,8 @@
 check the profile against the campaign, then, in one database transaction
 serialised per school, refuse duplicates and anything over a cap or budget and
 write the lead, its consent record and its delivery job (the outbox). Only
-after the commit is the delivery task sent; if that send is lost, the sweeper
+after the commit is the job announced in Redis, where a relay in each Celery
+worker turns it into a delivery task; if the announcement is lost, the sweeper
 finds the job in the database.
 """
 
@@ -23,7 +24,7 @@ from sqlalchemy import Select, Table, bindparam, func, insert, literal, select
 from adserver import clock
 from adserver.crypto import encrypt, keyed_hash
 from adserver.errors import ApiError, validation_error
-from adserver.extensions import db
+from adserver.extensions import db, redis_client
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
 from adserver.models import Campaign, DeliveryJob, Lead, Program, School, campaign_programs
@@ -299,15 +300,19 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
         )  # fmt: skip
     db.session.commit()
 
+    # One Redis round trip after the commit: the delivery job's announcement and the live counters.
+    pipe = redis_client.client.pipeline(transaction=True)
     if delivers:
-        delivery.enqueue_delivery(job_id)
+        delivery.announce_job(pipe, job_id)
+    counters.record_lead_accepted(target.campaign_id, target.timezone, target.price_cents,
+                                  target.pricing_model, now, pipe=pipe)  # fmt: skip
     try:
-        counters.record_lead_accepted(target.campaign_id, target.timezone, target.price_cents,
-                                      target.pricing_model, now)  # fmt: skip
+        pipe.execute()
     except redis.RedisError:
-        # The lead is stored, so it stands. Serving's live counters miss it; intake still enforces
-        # caps and budgets from the database.
-        log.warning("lead counters not updated", extra={"lead_id": lead_id, "campaign_id": target.campaign_id})
+        # The lead is stored, so it stands: the sweeper sends its delivery, intake still enforces caps
+        # and budgets from the database, and only serving's live counters miss it.
+        log.warning("lead counters and delivery announcement not sent", extra={"lead_id": lead_id,
+                    "campaign_id": target.campaign_id})  # fmt: skip
     return lead_id
 
 

@@ -24,13 +24,13 @@ from tests.leads.conftest import LeadWorld, SchoolServer, Scripted, make_world, 
 class Stack:
     """gunicorn, a Celery worker (its own process group, so it can be killed whole) and beat."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, beat: bool = True) -> None:
         self.tmp = tmp
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.web = start_gunicorn("wsgi:app", self.port, workers=2)
         self.worker: subprocess.Popen[bytes] | None = None
-        self.beat = self._celery("beat", "--schedule", str(tmp / "beat-schedule"))
+        self.beat = self._celery("beat", "--schedule", str(tmp / "beat-schedule")) if beat else None
         self.start_worker()
 
     def _celery(self, *args: str) -> subprocess.Popen[bytes]:

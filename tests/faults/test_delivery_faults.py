@@ -1,6 +1,6 @@
 """No accepted lead is lost when a worker is killed or Redis loses its queue mid-delivery.
 
-Each test runs the real stack (gunicorn, a Celery worker, beat with the sweeper, Redis and the
+Each test runs the real stack (gunicorn, a Celery worker with its outbox relay, beat with the sweeper, Redis and the
 database) against a local school server that takes a little while per lead.
 """
 
@@ -10,7 +10,7 @@ from collections import Counter
 
 from standardwebhooks import Webhook
 
-from tests.faults.conftest import delivered_count, wait_until
+from tests.faults.conftest import Stack, delivered_count, wait_until
 
 LEADS = 200
 
@@ -52,4 +52,15 @@ def test_a_redis_flush_mid_delivery_loses_no_lead(app, stack, slow_school, schoo
     assert queued > 0, "the flush dropped queued delivery messages"
 
     wait_until(lambda: delivered_count(app) == LEADS, 90, "every lead to be delivered after the flush")
+    _check_receipts(slow_school, school_server, lead_ids)
+
+
+def test_without_beat_the_outbox_relay_alone_delivers_every_lead(app, tmp_path, slow_school, school_server):
+    """No sweeper runs without beat, so every delivery here was sent by the worker's relay."""
+    stack = Stack(tmp_path, beat=False)
+    try:
+        lead_ids = stack.submit(slow_school, 30)
+        wait_until(lambda: delivered_count(app) == 30, 60, "the relay to deliver every lead")
+    finally:
+        stack.close()
     _check_receipts(slow_school, school_server, lead_ids)

@@ -191,11 +191,11 @@ def test_the_sweeper_resends_jobs_whose_message_was_lost(app, client, http_world
     from adserver.extensions import db, redis_client
     from adserver.models import DeliveryJob
     from adserver.models.base import utcnow
-    from adserver.services.delivery import sweep_due_jobs
+    from adserver.services.delivery import OUTBOX_KEY, sweep_due_jobs
 
     lead_id = _submit(client, http_world)
     with app.app_context():
-        redis_client.client.delete("leads")  # the message is lost
+        redis_client.client.delete("leads", OUTBOX_KEY)  # the announcement and any message are lost
         assert sweep_due_jobs() == 0  # not overdue yet: its own message may still come
         job = db.session.scalars(select(DeliveryJob).where(DeliveryJob.lead_id == lead_id)).one()
         job.next_attempt_at = utcnow() - timedelta(minutes=1)

@@ -332,13 +332,20 @@ def test_the_lead_and_its_delivery_job_are_written_together(app, client, http_wo
         assert job.state == "pending"
 
 
-def test_the_delivery_task_carries_only_the_job_id(app, client, http_world):
-    _post(client, http_world, http_world.lead(email="private.person@example.com"))
-    from adserver.extensions import redis_client
+def test_the_job_is_announced_after_commit_and_the_relay_sends_a_task_carrying_only_its_id(app, client, http_world):
+    lead_id = _post(client, http_world, http_world.lead(email="private.person@example.com")).get_json()["id"]
+    from adserver.extensions import db, redis_client
+    from adserver.models import DeliveryJob
+    from adserver.services.delivery import OUTBOX_KEY, relay_announced_jobs
 
     with app.app_context():
+        job_id = db.session.scalars(select(DeliveryJob.id).where(DeliveryJob.lead_id == lead_id)).one()
+        assert redis_client.client.lrange(OUTBOX_KEY, 0, -1) == [job_id.encode()]
+        assert redis_client.client.llen("leads") == 0, "intake itself sends no task"
+        assert relay_announced_jobs(wait_s=0.1) == 1
+        assert relay_announced_jobs(wait_s=0.1) == 0, "each announcement is relayed once"
         messages = redis_client.client.lrange("leads", 0, -1)
-    assert messages, "the delivery task was sent to the leads queue"
+    assert len(messages) == 1, "the relay sent the delivery task to the leads queue"
     for message in messages:
         assert b"private.person" not in message
         assert b"job_" in message or b"am9i" in message  # the id, possibly inside base64
