@@ -22,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 ADMIN_KEY = "sk_test_admin_0123456789abcdef"
 _TMP = Path(tempfile.mkdtemp(prefix="adserver-tests-"))
@@ -119,13 +120,21 @@ def clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
 
     with app.app_context():
         db.session.remove()
-        with db.engine.begin() as conn:
-            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-            else:
-                for table in tables:
-                    conn.execute(text(f'DELETE FROM "{table}"'))
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        for attempt in range(5):
+            try:
+                with db.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+                    else:
+                        for table in tables:
+                            conn.execute(text(f'DELETE FROM "{table}"'))
+                break
+            except OperationalError:
+                # A live server of a module fixture (gunicorn) may be rebuilding its campaign index,
+                # reading the tables one by one: PostgreSQL can pick the TRUNCATE as a deadlock victim.
+                if attempt == 4:
+                    raise
         redis_client.client.flushdb()
         clear_key_cache()
     for reset in app.extensions.get("test_resets", []):

@@ -24,7 +24,7 @@ from sqlalchemy import Select, Table, bindparam, func, insert, literal, select
 from adserver import clock
 from adserver.crypto import encrypt, keyed_hash
 from adserver.errors import ApiError, validation_error
-from adserver.extensions import db, redis_client
+from adserver.extensions import db, redis_client, serialized_write
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
 from adserver.models import Campaign, DeliveryJob, Lead, Program, School, campaign_programs
@@ -178,7 +178,7 @@ def _lock_target(claims: LeadTokenClaims) -> _Target:
 
     PostgreSQL takes the row lock; SQLite transactions already begin IMMEDIATE (one writer).
     """
-    row = db.session.execute(_TARGET, {"campaign_id": claims.campaign_id}).first()
+    row = db.session.connection().execute(_TARGET, {"campaign_id": claims.campaign_id}).first()
     if row is None or row.school_id != claims.school_id:
         raise validation_error({"lead_token": "the ad's campaign no longer exists"})
     return _Target(*row)
@@ -227,7 +227,7 @@ def _check_duplicate_caps_and_budget(target: _Target, sealed: _Sealed, now: date
     price = target.price_cents
     needs_day_spend = price > 0 and target.daily_budget_cents is not None
     needs_total = price > 0 and target.total_budget_cents is not None
-    usage = db.session.execute(
+    usage = db.session.connection().execute(
         _usage_query(target.leads_per_day is not None, needs_day_spend, target.leads_per_month is not None,
                      needs_total),
         {"school_id": target.school_id, "campaign_id": target.campaign_id, "email_hash": sealed.email_hash,
@@ -267,38 +267,40 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     sealed = _seal(data, location, submitter.ip)
 
     # The transaction is kept to the database work: everything above runs before it.
-    target = _lock_target(claims)
-    _check_program(target, data.program_id)
-    # Taken after the lock, so within a school created_at follows commit order (see the feed).
-    now = clock.now()
-    _check_eligibility(target, data, now)
-    _check_duplicate_caps_and_budget(target, sealed, now)
+    with serialized_write():
+        target = _lock_target(claims)
+        _check_program(target, data.program_id)
+        # Taken after the lock, so within a school created_at follows commit order (see the feed).
+        now = clock.now()
+        _check_eligibility(target, data, now)
+        _check_duplicate_caps_and_budget(target, sealed, now)
 
-    lead_id, job_id = new_id("lead"), new_id("job")
-    db.session.execute(
-        _INSERT_LEAD,
-        dict(  # noqa: C408 (keywords read better than 30 quoted keys)
-            id=lead_id, status="accepted", campaign_id=target.campaign_id, school_id=target.school_id,
-            publisher_id=submitter.publisher_id, ad_id=claims.ad_id, impression_id=claims.impression_id,
-            program_id=data.program_id, price_cents=target.price_cents, pricing_model=target.pricing_model,
-            first_name_enc=sealed.first_name, last_name_enc=sealed.last_name, email_enc=sealed.email,
-            phone_enc=sealed.phone, postal_code_enc=sealed.postal_code, email_hash=sealed.email_hash,
-            phone_hash=sealed.phone_hash, country=location.country, region=location.region,
-            education_level=data.education_level, graduation_year=data.graduation_year,
-            birth_year=data.birth_year, military=data.military, rn_license=data.rn_license,
-            consent_text=data.consent.text, consent_at=now, consent_ip_enc=sealed.ip,
-            consent_user_agent=(submitter.user_agent or "")[:1000] or None,
-            consent_page_url=data.consent.page_url, created_at=now, updated_at=now,
-        )
-    )  # fmt: skip
-    delivers = target.delivery_method == "http_post"
-    if delivers:
-        db.session.execute(
-            _INSERT_JOB,
-            {"id": job_id, "lead_id": lead_id, "state": "pending", "attempts": 0, "next_attempt_at": now,
-             "created_at": now, "updated_at": now},
+        lead_id, job_id = new_id("lead"), new_id("job")
+        connection = db.session.connection()
+        connection.execute(
+            _INSERT_LEAD,
+            dict(  # noqa: C408 (keywords read better than 30 quoted keys)
+                id=lead_id, status="accepted", campaign_id=target.campaign_id, school_id=target.school_id,
+                publisher_id=submitter.publisher_id, ad_id=claims.ad_id, impression_id=claims.impression_id,
+                program_id=data.program_id, price_cents=target.price_cents, pricing_model=target.pricing_model,
+                first_name_enc=sealed.first_name, last_name_enc=sealed.last_name, email_enc=sealed.email,
+                phone_enc=sealed.phone, postal_code_enc=sealed.postal_code, email_hash=sealed.email_hash,
+                phone_hash=sealed.phone_hash, country=location.country, region=location.region,
+                education_level=data.education_level, graduation_year=data.graduation_year,
+                birth_year=data.birth_year, military=data.military, rn_license=data.rn_license,
+                consent_text=data.consent.text, consent_at=now, consent_ip_enc=sealed.ip,
+                consent_user_agent=(submitter.user_agent or "")[:1000] or None,
+                consent_page_url=data.consent.page_url, created_at=now, updated_at=now,
+            )
         )  # fmt: skip
-    db.session.commit()
+        delivers = target.delivery_method == "http_post"
+        if delivers:
+            connection.execute(
+                _INSERT_JOB,
+                {"id": job_id, "lead_id": lead_id, "state": "pending", "attempts": 0, "next_attempt_at": now,
+                 "created_at": now, "updated_at": now},
+            )  # fmt: skip
+        db.session.commit()
 
     # One Redis round trip after the commit: the delivery job's announcement and the live counters.
     pipe = redis_client.client.pipeline(transaction=True)
