@@ -1,14 +1,15 @@
 """The one place that signs and verifies tokens (click and lead tokens in URLs and forms).
 
 A token is a short list of text fields joined with dots, then the signing time and an
-HMAC-SHA256 signature (itsdangerous ``TimestampSigner``) keyed with SECRET_KEY and
-salted per purpose, so a token made for one use is never accepted for another.
+HMAC-SHA256 signature (itsdangerous ``TimestampSigner``) under a key derived from
+SECRET_KEY for each purpose, so a token made for one use is never accepted for another.
 Fields must not contain dots; ids and numbers never do.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,10 +34,10 @@ def _signer(purpose: str) -> TimestampSigner:
     signers: dict[str, TimestampSigner] = current_app.extensions.setdefault("token_signers", {})
     signer = signers.get(purpose)
     if signer is None:
-        signer = TimestampSigner(
-            current_app.config["SECRET_KEY"], salt=f"adserver.{purpose}", digest_method=hashlib.sha256
-        )
-        signers[purpose] = signer
+        # The purpose's key is derived once here (HMAC of the purpose under SECRET_KEY), not per token.
+        secret = str(current_app.config["SECRET_KEY"]).encode()
+        key = hmac.new(secret, f"adserver.{purpose}".encode(), hashlib.sha256).digest()
+        signer = signers[purpose] = TimestampSigner(key, key_derivation="none", digest_method=hashlib.sha256)
     return signer
 
 

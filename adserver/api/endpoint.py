@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -60,13 +60,19 @@ def read_json_body() -> Any:
     return data
 
 
+@cache
+def _query_keys(model: type[BaseModel]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each field of a query model with the parameter names it may arrive under."""
+    return tuple((name, (name, info.alias) if info.alias else (name,)) for name, info in model.model_fields.items())
+
+
 def _query_dict(model: type[BaseModel]) -> dict[str, Any]:
+    args = request.args
     data: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        keys = [name] + ([info.alias] if info.alias else [])
+    for name, keys in _query_keys(model):
         for key in keys:
-            if key in request.args:
-                data[name] = request.args.get(key)
+            if key in args:
+                data[name] = args.get(key)
                 break
     return data
 

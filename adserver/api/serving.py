@@ -59,18 +59,21 @@ def _location_out(location: Location) -> LocationOut:
 
 
 def _ad_out(served: ServedAd) -> ServedAdOut:
+    # Built without validation (model_construct): every value comes from the validated catalog.
     campaign, ad, school = served.campaign, served.ad, served.campaign.school
-    return ServedAdOut(
+    return ServedAdOut.model_construct(
         rank=served.rank,
         ad_id=ad.id,
         campaign_id=campaign.id,
-        school=SchoolBriefOut(id=school.id, name=school.name, logo_url=school.logo_url),
+        school=SchoolBriefOut.model_construct(id=school.id, name=school.name, logo_url=school.logo_url),
         headline=ad.headline,
         bullets=list(ad.bullets),
         tags=list(ad.tags),
         badge=ad.badge,
         programs=[
-            ProgramBriefOut(id=p.id, name=p.name, interest=p.interest, degree_level=p.degree_level, modality=p.modality)
+            ProgramBriefOut.model_construct(
+                id=p.id, name=p.name, interest=p.interest, degree_level=p.degree_level, modality=p.modality
+            )
             for p in served.programs
         ],
         programs_found=len(served.programs),

@@ -40,12 +40,20 @@ class LocalClock:
     def __init__(self, now: datetime) -> None:
         self.now = now
         self._local: dict[str, datetime] = {}
+        self._days: dict[str, str] = {}
 
     def at(self, timezone: str) -> datetime:
         local = self._local.get(timezone)
         if local is None:
             local = self._local[timezone] = self.now.astimezone(zone(timezone))
         return local
+
+    def day(self, timezone: str) -> str:
+        """The school's calendar day, ``YYYYMMDD`` (the day of its counters)."""
+        day = self._days.get(timezone)
+        if day is None:
+            day = self._days[timezone] = self.at(timezone).strftime("%Y%m%d")
+        return day
 
 
 def _narrow(programs: tuple[ProgramEntry, ...], attribute: str, wanted: str) -> tuple[ProgramEntry, ...]:

@@ -104,14 +104,10 @@ def _visit(request: AdRequest) -> Visit:
                  request.publisher_id, request.visitor_id)  # fmt: skip
 
 
-def _local_day(local: datetime) -> str:
-    return local.strftime("%Y%m%d")
-
-
 def _counter_query(campaign: CampaignEntry, local_clock: LocalClock) -> CounterQuery:
     return CounterQuery(
         campaign_id=campaign.id,
-        day=_local_day(local_clock.at(campaign.school.timezone)),
+        day=local_clock.day(campaign.school.timezone),
         spend_day=campaign.daily_budget_cents is not None,
         spend_total=campaign.total_budget_cents is not None,
         leads_day=campaign.leads_per_day is not None,
@@ -157,7 +153,9 @@ def decide_ads(request: AdRequest) -> list[ServedAd]:
         eligible.append((score, campaign, programs))
 
     chosen = rank_candidates(eligible, rng, request.limit)
-    served = [_serve(rank, campaign, programs, request, rng) for rank, (_, campaign, programs) in enumerate(chosen, 1)]
+    click_base = f"{current_app.config['PUBLIC_BASE_URL']}/v1/click/"
+    served = [_serve(rank, campaign, programs, request, rng, click_base)
+              for rank, (_, campaign, programs) in enumerate(chosen, 1)]  # fmt: skip
     if served:
         counters.record_impressions([_impression_event(ad, request, now, local_clock) for ad in served])
     return served
@@ -187,21 +185,25 @@ def _shortlist(
 
 
 def _serve(
-    rank: int, campaign: CampaignEntry, programs: tuple[ProgramEntry, ...], request: AdRequest, rng: random.Random
+    rank: int,
+    campaign: CampaignEntry,
+    programs: tuple[ProgramEntry, ...],
+    request: AdRequest,
+    rng: random.Random,
+    click_base: str,
 ) -> ServedAd:
     ad = campaign.ads[rng.randrange(len(campaign.ads))] if len(campaign.ads) > 1 else campaign.ads[0]
     impression_id = new_id("imp")
     school_id, publisher_id = campaign.school.id, request.publisher_id
     click_token = make_click_token(impression_id, ad.id, campaign.id, school_id, publisher_id,
                                    campaign.bid_cents, campaign.pricing_model)  # fmt: skip
-    base_url: str = current_app.config["PUBLIC_BASE_URL"]
     return ServedAd(
         rank=rank,
         campaign=campaign,
         ad=ad,
         programs=programs,
         impression_id=impression_id,
-        click_url=f"{base_url}/v1/click/{click_token}",
+        click_url=click_base + click_token,
         lead_token=make_lead_token(impression_id, ad.id, campaign.id, school_id, publisher_id),
     )
 
@@ -226,7 +228,7 @@ def _impression_event(served: ServedAd, request: AdRequest, now: datetime, local
         interest=request.interest,
         visitor_id=request.visitor_id,
         is_bot=request.is_bot,
-        local_day=_local_day(local_clock.at(campaign.school.timezone)),
+        local_day=local_clock.day(campaign.school.timezone),
     )
 
 
