@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from flask import current_app
 from redis.client import Pipeline
+from requests.adapters import HTTPAdapter
 from sqlalchemy import or_, select, update
 
 from adserver import clock
@@ -56,10 +57,6 @@ USER_AGENT = "adserver-lead-delivery/1"
 
 # Intake's announcements of new jobs (job ids), for the relay.
 OUTBOX_KEY = "leads:outbox"
-
-_http = requests.Session()
-_http.trust_env = False  # no proxies or .netrc from the environment
-_http.headers["User-Agent"] = USER_AGENT
 
 
 def announce_job(pipe: Pipeline, job_id: str) -> None:
@@ -177,26 +174,79 @@ class RefusedUrl(Exception):
     """The delivery URL points at a private, loopback or reserved address and is not allow-listed."""
 
 
-def check_delivery_url(url: str, allowlist: frozenset[str]) -> None:
+def check_delivery_url(url: str, allowlist: frozenset[str]) -> str | None:
     """Refuse URLs whose host resolves to a non-public address, unless the host is allow-listed.
 
-    Checked at send time, so a name that later resolves to an internal address is caught.
+    Checked at send time, so a name that later resolves to an internal address is caught. Returns the
+    address to connect to (the first answer; every answer was checked), or None for an allow-listed
+    host, which is connected to by name.
     """
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
         raise RefusedUrl("not an http(s) URL")
     if host in allowlist:
-        return
+        return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise RefusedUrl(f"host does not resolve: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise RefusedUrl("host resolves to a private, loopback or reserved address")
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses:
+        raise RefusedUrl("host does not resolve")
+    if not all(address.is_global for address in addresses):
+        raise RefusedUrl("host resolves to a private, loopback or reserved address")
+    return str(addresses[0])
+
+
+class _VettedAddressAdapter(HTTPAdapter):
+    """Connects to the address ``check_delivery_url`` vetted instead of resolving the host name again,
+    so a name that answers a public address to the check and a private one to the connection (DNS
+    rebinding) cannot steer the POST inside. The Host header, TLS SNI and the certificate check keep
+    the host name."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: str | tuple[str, str] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        # The name for SNI and the certificate (urllib3 drops it for plain http).
+        pool_kwargs["server_hostname"] = host_params["host"]
+        host_params["host"] = self.address
+        return host_params, pool_kwargs
+
+    def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
+        request.headers["Host"] = _host_header(request.url or "")
+
+
+def _host_header(url: str) -> str:
+    """The Host header that connecting by name would send: no trailing dot, the port unless default."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+
+
+def _new_session(address: str | None = None) -> requests.Session:
+    """A session that takes nothing from the environment and, given a vetted address, connects only to it."""
+    http = requests.Session()
+    http.trust_env = False  # no proxies or .netrc from the environment
+    http.headers["User-Agent"] = USER_AGENT
+    if address is not None:
+        adapter = _VettedAddressAdapter(address)
+        http.mount("http://", adapter)
+        http.mount("https://", adapter)
+    return http
+
+
+# Allow-listed hosts (tests, benchmarks) are connected to by name, on one shared session.
+_http = _new_session()
 
 
 # ---- classifying the answer --------------------------------------------------
@@ -234,9 +284,18 @@ def classify(status: int, reason: str, retry_after: str | None) -> Answer:
     return Answer("rejected", status, f"HTTP {status}: {reason}".strip())
 
 
-def post_to_school(url: str, body: str, headers: dict[str, str], timeout_s: float) -> Answer:
+def post_to_school(url: str, body: str, headers: dict[str, str], timeout_s: float, address: str | None) -> Answer:
+    """POST the lead to the school: to ``address``, vetted by ``check_delivery_url``, or by name when it
+    is None (an allow-listed host)."""
+    if address is None:
+        return _post(_http, url, body, headers, timeout_s)
+    with _new_session(address) as http:
+        return _post(http, url, body, headers, timeout_s)
+
+
+def _post(http: requests.Session, url: str, body: str, headers: dict[str, str], timeout_s: float) -> Answer:
     try:
-        response = _http.post(
+        response = http.post(
             url, data=body.encode(), headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
         )
     except requests.Timeout:
@@ -397,12 +456,12 @@ def deliver_job(job_id: str) -> str | None:
     started = clock.now()
     tick = time.perf_counter()
     try:
-        check_delivery_url(prepared.url, current_app.config["DELIVERY_URL_ALLOWLIST"])
+        address = check_delivery_url(prepared.url, current_app.config["DELIVERY_URL_ALLOWLIST"])
     except RefusedUrl as exc:
         # Final: retrying cannot make a private address public; the operator must change the URL.
         answer = Answer("rejected", None, f"delivery URL refused: {exc}")
     else:
-        answer = post_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s)
+        answer = post_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s, address)
     latency_ms = int((time.perf_counter() - tick) * 1000)
     delay = _record(job_id, claimant, prepared, answer, started, latency_ms)
     log.info(
