@@ -6,8 +6,9 @@ gunicorn, Celery worker and local school server, so it runs from a fresh clone. 
 not pass/fail:
 
 (a) requests per second and latency of ``POST /v1/leads`` (every request a distinct visitor,
-    an http_post school, so each lead writes its delivery job and sends its task) and of a
-    trivial Flask JSON endpoint, both on gunicorn with the same settings, and their ratio;
+    an http_post school, so each lead writes its delivery job and announces it; no worker runs,
+    so the relay's sending of tasks is not in this figure) and of a trivial Flask JSON endpoint,
+    both on gunicorn with the same settings, and their ratio;
 (b) p50/p95 from the start of ``POST /v1/leads`` to the school server receiving the signed
     delivery, one lead at a time, with a Celery worker that has nothing else to do.
 """
@@ -164,8 +165,8 @@ def measure_intake(secret: str, token: str, consent: dict[str, Any]) -> None:
 
 
 def settle_backlog() -> int:
-    """The intake run left one delivery job per lead; close them so the worker starts idle (its
-    queued messages then find nothing to do and are dropped quickly)."""
+    """The intake run left one delivery job per lead; close them so the worker starts idle (their
+    announcements and messages then find nothing to do and are dropped quickly)."""
     from sqlalchemy import update
 
     from adserver import create_app
@@ -179,11 +180,13 @@ def settle_backlog() -> int:
 
 
 def queued_messages() -> int:
+    """Delivery messages and job announcements still waiting for the worker and its relay."""
     from adserver import create_app
     from adserver.extensions import redis_client
+    from adserver.services.delivery import OUTBOX_KEY
 
     with create_app().app_context():
-        return int(redis_client.client.llen("leads"))
+        return int(redis_client.client.llen("leads")) + int(redis_client.client.llen(OUTBOX_KEY))
 
 
 def measure_time_to_school(port: int, secret: str, token: str, consent: dict[str, Any],

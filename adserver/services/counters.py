@@ -25,7 +25,6 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from redis.client import Pipeline
 from redis.commands.core import Script
 
 from adserver.extensions import redis_client
@@ -261,6 +260,25 @@ def publish_click(fields: dict[str, object]) -> None:
     redis_client.client.xadd(CLICK_STREAM, {"e": json.dumps(fields, separators=(",", ":"))})
 
 
+# KEYS: leads day, leads month, history leads, spend day, spend total, then a list to push to (or "-")
+# ARGV: day ttl, month ttl, spend (0: none), the value to push ("": none)
+_LEAD_SCRIPT = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('INCR', KEYS[3])
+local spend = tonumber(ARGV[3])
+if spend > 0 then
+  redis.call('INCRBY', KEYS[4], spend)
+  redis.call('EXPIRE', KEYS[4], ARGV[1])
+  redis.call('INCRBY', KEYS[5], spend)
+end
+if ARGV[4] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[4]) end
+return 1
+"""
+
+
 def record_lead_accepted(
     campaign_id: str,
     school_timezone: str,
@@ -268,28 +286,20 @@ def record_lead_accepted(
     pricing_model: str,
     at: datetime,
     *,
-    pipe: Pipeline | None = None,
+    also_push: tuple[str, str] | None = None,
 ) -> None:
     """Count a lead that was just committed: the campaign's lead-day and lead-month counters
     (the school's calendar) and its lead history, and, for CPL, its day and total spend.
+    ``also_push`` (a list key and a value) is pushed in the same call: intake announces the
+    lead's delivery job that way, so counting and announcing take one round trip.
 
     Call it after the lead's transaction commits. Serving reads these counters to stop a
     campaign at its caps and budgets; a Redis failure is raised to the caller, who keeps
-    the lead (it is already stored) and may log the miss. With ``pipe`` the commands are
-    queued on the caller's pipeline, which the caller executes.
+    the lead (it is already stored) and may log the miss.
     """
     day = local_day(school_timezone, at)
-    own_pipe = pipe is None
-    if pipe is None:
-        pipe = redis_client.client.pipeline(transaction=True)
-    pipe.incr(leads_day_key(campaign_id, day))
-    pipe.expire(leads_day_key(campaign_id, day), DAY_TTL_S)
-    pipe.incr(leads_month_key(campaign_id, day[:6]))
-    pipe.expire(leads_month_key(campaign_id, day[:6]), MONTH_TTL_S)
-    pipe.incr(history_keys(campaign_id)[2])
-    if pricing_model == "cpl" and price_cents > 0:
-        pipe.incrby(spend_day_key(campaign_id, day), price_cents)
-        pipe.expire(spend_day_key(campaign_id, day), DAY_TTL_S)
-        pipe.incrby(spend_total_key(campaign_id), price_cents)
-    if own_pipe:
-        pipe.execute()
+    spend = price_cents if pricing_model == "cpl" and price_cents > 0 else 0
+    push_key, push_value = also_push or ("-", "")
+    keys = [leads_day_key(campaign_id, day), leads_month_key(campaign_id, day[:6]), history_keys(campaign_id)[2],
+            spend_day_key(campaign_id, day), spend_total_key(campaign_id), push_key]  # fmt: skip
+    _script("record_lead", _LEAD_SCRIPT)(keys=keys, args=[DAY_TTL_S, MONTH_TTL_S, spend, push_value])

@@ -30,7 +30,6 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from flask import current_app
-from redis.client import Pipeline
 from requests.adapters import HTTPAdapter
 from sqlalchemy import or_, select, update
 
@@ -59,16 +58,11 @@ USER_AGENT = "adserver-lead-delivery/1"
 OUTBOX_KEY = "leads:outbox"
 
 
-def announce_job(pipe: Pipeline, job_id: str) -> None:
-    """Queue, on the caller's pipeline, the announcement of a job just committed; a relay in each
-    Celery worker (``relay_announced_jobs``) sends its delivery task. An announcement lost with
-    Redis leaves a pending job, which the sweeper sends."""
-    pipe.lpush(OUTBOX_KEY, job_id)
-
-
 def relay_announced_jobs(wait_s: float = 1.0, batch: int = 100) -> int:
-    """Send the delivery task of every announced job, waiting up to ``wait_s`` for the first;
-    returns how many were sent."""
+    """Send the delivery task of every job intake announced (pushed on ``OUTBOX_KEY`` after its
+    commit), waiting up to ``wait_s`` for the first; returns how many were sent. Each Celery
+    worker runs this in a loop. An announcement lost with Redis leaves a pending job, which the
+    sweeper sends."""
     client = redis_client.client
     first: tuple[bytes, bytes] | None = client.brpop([OUTBOX_KEY], timeout=wait_s)  # type: ignore[assignment]
     if first is None:

@@ -19,12 +19,12 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import Select, Table, bindparam, func, insert, literal, select
+from sqlalchemy import Connection, Select, Table, bindparam, func, insert, literal, select
 
 from adserver import clock
 from adserver.crypto import encrypt, keyed_hash
 from adserver.errors import ApiError, validation_error
-from adserver.extensions import db, redis_client, serialized_write
+from adserver.extensions import db, write_transaction
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
 from adserver.models import Campaign, DeliveryJob, Lead, Program, School, campaign_programs
@@ -172,24 +172,24 @@ class _Target:
         return self.bid_cents if self.pricing_model == "cpl" else 0
 
 
-def _lock_target(claims: LeadTokenClaims) -> _Target:
+def _lock_target(connection: Connection, claims: LeadTokenClaims) -> _Target:
     """Load the token's campaign and lock its school's row, which serialises intake per school:
     the duplicate, cap and budget checks and the insert then run one at a time.
 
     PostgreSQL takes the row lock; SQLite transactions already begin IMMEDIATE (one writer).
     """
-    row = db.session.connection().execute(_TARGET, {"campaign_id": claims.campaign_id}).first()
+    row = connection.execute(_TARGET, {"campaign_id": claims.campaign_id}).first()
     if row is None or row.school_id != claims.school_id:
         raise validation_error({"lead_token": "the ad's campaign no longer exists"})
     return _Target(*row)
 
 
-def _check_program(target: _Target, program_id: str | None) -> None:
+def _check_program(connection: Connection, target: _Target, program_id: str | None) -> None:
     """A program, when named, must be the school's and, if the campaign lists programs, one of them."""
     if program_id is None:
         return
     listed = select(campaign_programs.c.program_id).where(campaign_programs.c.campaign_id == target.campaign_id)
-    row = db.session.execute(
+    row = connection.execute(
         select(Program.id, listed.where(campaign_programs.c.program_id == program_id).exists(), listed.exists())
         .where(Program.id == program_id, Program.school_id == target.school_id)
     ).first()  # fmt: skip
@@ -220,14 +220,14 @@ def _cap_reached(field: str, message: str) -> ApiError:
     return ApiError(409, "cap_reached", message, {field: "reached"})
 
 
-def _check_duplicate_caps_and_budget(target: _Target, sealed: _Sealed, now: datetime) -> None:
+def _check_duplicate_caps_and_budget(connection: Connection, target: _Target, sealed: _Sealed, now: datetime) -> None:
     """One query for all four checks. Every accepted lead counts, whatever became of it later,
     so a cap or a budget is never passed."""
     day_start, month_start = _local_period_starts(target.timezone, now)
     price = target.price_cents
     needs_day_spend = price > 0 and target.daily_budget_cents is not None
     needs_total = price > 0 and target.total_budget_cents is not None
-    usage = db.session.connection().execute(
+    usage = connection.execute(
         _usage_query(target.leads_per_day is not None, needs_day_spend, target.leads_per_month is not None,
                      needs_total),
         {"school_id": target.school_id, "campaign_id": target.campaign_id, "email_hash": sealed.email_hash,
@@ -267,16 +267,15 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     sealed = _seal(data, location, submitter.ip)
 
     # The transaction is kept to the database work: everything above runs before it.
-    with serialized_write():
-        target = _lock_target(claims)
-        _check_program(target, data.program_id)
+    with write_transaction() as connection:
+        target = _lock_target(connection, claims)
+        _check_program(connection, target, data.program_id)
         # Taken after the lock, so within a school created_at follows commit order (see the feed).
         now = clock.now()
         _check_eligibility(target, data, now)
-        _check_duplicate_caps_and_budget(target, sealed, now)
+        _check_duplicate_caps_and_budget(connection, target, sealed, now)
 
         lead_id, job_id = new_id("lead"), new_id("job")
-        connection = db.session.connection()
         connection.execute(
             _INSERT_LEAD,
             dict(  # noqa: C408 (keywords read better than 30 quoted keys)
@@ -300,16 +299,12 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
                 {"id": job_id, "lead_id": lead_id, "state": "pending", "attempts": 0, "next_attempt_at": now,
                  "created_at": now, "updated_at": now},
             )  # fmt: skip
-        db.session.commit()
 
-    # One Redis round trip after the commit: the delivery job's announcement and the live counters.
-    pipe = redis_client.client.pipeline(transaction=True)
-    if delivers:
-        delivery.announce_job(pipe, job_id)
-    counters.record_lead_accepted(target.campaign_id, target.timezone, target.price_cents,
-                                  target.pricing_model, now, pipe=pipe)  # fmt: skip
+    # One Redis round trip after the commit: the live counters, and the announcement of the delivery
+    # job to the relay in the Celery workers (see ``delivery.relay_announced_jobs``).
     try:
-        pipe.execute()
+        counters.record_lead_accepted(target.campaign_id, target.timezone, target.price_cents, target.pricing_model,
+                                      now, also_push=(delivery.OUTBOX_KEY, job_id) if delivers else None)  # fmt: skip
     except redis.RedisError:
         # The lead is stored, so it stands: the sweeper sends its delivery, intake still enforces caps
         # and budgets from the database, and only serving's live counters miss it.
