@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from adserver.extensions import db
 from adserver.models import Impression
 from adserver.services import counters, events
-from adserver.services.index import IndexHolder
+from adserver.services.index import IndexHolder, warm_up
 from tests.serving.conftest import NOON_PHOENIX
 
 
@@ -81,3 +81,21 @@ def test_a_running_process_picks_up_catalog_changes_within_two_seconds(
     finally:
         app.testing = True
         holder.stop()
+
+
+def test_warming_up_builds_the_index_before_any_request(app: Any, make_school: Any, make_campaign: Any) -> None:
+    """What gunicorn's post_worker_init does for each worker (config/gunicorn.conf.py)."""
+    campaign = make_campaign(make_school())
+    holder = IndexHolder(app)
+    previous, app.extensions["campaign_index"] = app.extensions["campaign_index"], holder
+    app.testing = False
+    try:
+        assert holder._index is None
+        warm_up(app)
+        assert holder._index is not None and campaign["id"] in holder._index.by_id
+        with app.app_context():
+            assert holder.current() is holder._index  # the first request finds it built
+    finally:
+        app.testing = True
+        holder.stop()
+        app.extensions["campaign_index"] = previous
