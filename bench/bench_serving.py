@@ -7,7 +7,9 @@ runs from a fresh clone. Figures, not pass/fail:
     with 100, 1,000 and 10,000 active campaigns;
 (b) requests per second of ``GET /v1/ads`` (1,000 active campaigns) and of a
     trivial Flask JSON endpoint, both on gunicorn with the same settings, and their ratio;
-    between them, ``GET /v1/ads`` with no active campaign: what the API costs around the decision.
+    between them, the floor (``bench/floor_apps.py``: the two Redis round trips and an answer
+    of the same size, nothing else) and ``GET /v1/ads`` with no active campaign (the API
+    around the decision).
 
 Requests look like the widget's: a US ZIP drawn from all ZIP codes, an interest
 always, a degree level half the time, a visitor id, limit 5.
@@ -185,7 +187,7 @@ def measure_decisions(app: Any, rng: random.Random) -> dict[int, tuple[float, fl
     return results
 
 
-def measure_http(app: Any, secret: str, rng: random.Random) -> None:
+def measure_http(app: Any, secret: str, rng: random.Random, redis_socket: Path) -> None:
     from urllib.parse import urlencode
 
     zips = _zip_codes()
@@ -198,9 +200,14 @@ def measure_http(app: Any, secret: str, rng: random.Random) -> None:
     def ping_request(n: int) -> tuple[str, str, bytes | None, dict[str, str]]:
         return "GET", "/ping", None, {}
 
-    # The middle run is the API around the decision (key, parameters, postal code, an empty answer):
-    # with no active campaign there is nothing to decide and no Redis round trip.
+    def floor_request(n: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+        return "GET", "/floor/ads", None, {}
+
+    # Between the trivial endpoint and /v1/ads: the floor (the two Redis round trips and an answer of
+    # the same size, no logic; see bench/floor_apps.py), and the API around the decision (key,
+    # parameters, postal code, an empty answer: with no active campaign nothing is decided).
     runs = (("trivial GET /ping", "bench.trivial_app:app", ping_request, 0),
+            ("floor: 2 Redis trips", "bench.floor_apps:ads", floor_request, 0),
             ("GET /v1/ads, 0 active", "wsgi:app", ads_request, 0),
             ("GET /v1/ads", "wsgi:app", ads_request, 1_000))  # fmt: skip
     figures = {}
@@ -208,7 +215,7 @@ def measure_http(app: Any, secret: str, rng: random.Random) -> None:
         with app.app_context():
             activate(CAMPAIGN_IDS, active)
         port = free_port()
-        process = start_gunicorn(spec, port, env=ENV, workers=2)
+        process = start_gunicorn(spec, port, env={**ENV, "FLOOR_REDIS_SOCKET": str(redis_socket)}, workers=2)
         try:
             # Warm-up: key cache, connection pools, the processes' caches of campaign values.
             generate_load(port, factory, duration_s=4.0)
@@ -218,7 +225,8 @@ def measure_http(app: Any, secret: str, rng: random.Random) -> None:
         figures[name] = result.rps
         print(f"  {name:<22} {result.summary()}", flush=True)
     trivial = figures["trivial GET /ping"]
-    print(f"  ratio /v1/ads, 0 active : trivial = {figures['GET /v1/ads, 0 active'] / trivial:.2f}", flush=True)
+    for name in ("floor: 2 Redis trips", "GET /v1/ads, 0 active"):
+        print(f"  ratio {name} : trivial = {figures[name] / trivial:.2f}", flush=True)
     print(f"  ratio /v1/ads : trivial = {figures['GET /v1/ads'] / trivial:.2f}  (target at least 0.5)", flush=True)
 
 
@@ -250,7 +258,7 @@ def main() -> int:
         ratio_p99 = results[10_000][1] / results[1_000][1]
         print(f"  10,000 vs 1,000 campaigns: p50 x{ratio_p50:.2f}, p99 x{ratio_p99:.2f}")
         print("(b) requests per second through gunicorn (2 workers, 1,000 active campaigns):", flush=True)
-        measure_http(app, secret, rng)
+        measure_http(app, secret, rng, settings.embedded_redis_socket)
     finally:
         embedded_redis.stop(settings.embedded_redis_socket)
         shutil.rmtree(_TMP, ignore_errors=True)
