@@ -22,7 +22,7 @@ import redis
 from sqlalchemy import Connection, Table, bindparam, func, insert, literal, select
 
 from adserver import clock
-from adserver.crypto import encrypt, keyed_hash
+from adserver.crypto import encrypt_all, keyed_hash
 from adserver.errors import ApiError, validation_error
 from adserver.extensions import db, write_transaction
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
@@ -85,13 +85,16 @@ def _resolve_location(postal_code: str) -> Location:
 
 
 def _seal(data: LeadIn, location: Location, ip: str) -> _Sealed:
+    first_name, last_name, email, phone, postal_code, sealed_ip = encrypt_all(
+        data.first_name, data.last_name, data.email, data.phone, location.postal_code, ip
+    )
     return _Sealed(
-        first_name=encrypt(data.first_name),
-        last_name=encrypt(data.last_name),
-        email=encrypt(data.email),
-        phone=encrypt(data.phone),
-        postal_code=encrypt(location.postal_code),
-        ip=encrypt(ip),
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone=phone,
+        postal_code=postal_code,
+        ip=sealed_ip,
         email_hash=keyed_hash("email:" + data.email.casefold()),
         phone_hash=keyed_hash("phone:" + data.phone),
     )
