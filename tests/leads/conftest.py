@@ -5,6 +5,7 @@ helper that runs due delivery jobs until a lead settles."""
 from __future__ import annotations
 
 import itertools
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ class Received:
 class SchoolServer:
     """A ThreadingHTTPServer on 127.0.0.1 that answers POSTs from a script (then ``default``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.received: list[Received] = []
         self.script: list[Scripted] = []
         self.default = Scripted()
@@ -74,8 +75,10 @@ class SchoolServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/leads"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/leads"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

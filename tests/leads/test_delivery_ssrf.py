@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.leads.conftest import deliver_until_settled
+from tests.leads.conftest import SchoolServer, deliver_until_settled
 
 REAL_GETADDRINFO = socket.getaddrinfo
 # A public address the test's network routes to the local school server (see Resolver).
@@ -149,47 +148,28 @@ def _issue(tmp_path: Path, host_name: str) -> tuple[Path, Path, Path]:
     return paths
 
 
+@dataclass
 class TlsSchool:
-    """An HTTPS server on 127.0.0.1 that answers 200 to POSTs and records the SNI name and Host header."""
+    """An HTTPS school server on 127.0.0.1 and the SNI names its TLS handshakes carried."""
 
-    def __init__(self, cert: Path, key: Path) -> None:
-        self.server_names: list[str | None] = []
-        self.hosts: list[str | None] = []
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        context.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
-        school = self
+    server: SchoolServer
+    server_names: list[str | None]
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                school.hosts.append(self.headers.get("Host"))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    @property
+    def hosts(self) -> list[str]:
+        return [received.headers["host"] for received in self.server.received]
 
 
 @pytest.fixture
 def tls_school(tmp_path: Path) -> Iterator[tuple[TlsSchool, Path]]:
     ca, cert, key = _issue(tmp_path, "crm.school.test")
-    school = TlsSchool(cert, key)
-    yield school, ca
-    school.stop()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server_names: list[str | None] = []
+    context.sni_callback = lambda _sock, name, _ctx: server_names.append(name)  # type: ignore[assignment]
+    server = SchoolServer(tls=context)
+    yield TlsSchool(server, server_names), ca
+    server.stop()
 
 
 def test_tls_to_a_vetted_address_names_the_school_host_and_checks_its_certificate(tls_school):
@@ -198,10 +178,12 @@ def test_tls_to_a_vetted_address_names_the_school_host_and_checks_its_certificat
     school, ca = tls_school
     # crm.school.test resolves nowhere: the connection can only go to the address given.
     with _new_session("127.0.0.1") as http:
-        response = http.post(f"https://crm.school.test:{school.port}/leads", data=b"{}", verify=str(ca), timeout=5)
+        response = http.post(
+            f"https://crm.school.test:{school.server.port}/leads", data=b"{}", verify=str(ca), timeout=5
+        )
     assert response.status_code == 200
     assert school.server_names == ["crm.school.test"]
-    assert school.hosts == [f"crm.school.test:{school.port}"]
+    assert school.hosts == [f"crm.school.test:{school.server.port}"]
 
 
 def test_tls_to_a_vetted_address_refuses_a_certificate_for_another_name(tls_school):
@@ -209,5 +191,5 @@ def test_tls_to_a_vetted_address_refuses_a_certificate_for_another_name(tls_scho
 
     school, ca = tls_school
     with _new_session("127.0.0.1") as http, pytest.raises(requests.exceptions.SSLError):
-        http.post(f"https://crm.other-school.test:{school.port}/leads", data=b"{}", verify=str(ca), timeout=5)
+        http.post(f"https://crm.other-school.test:{school.server.port}/leads", data=b"{}", verify=str(ca), timeout=5)
     assert school.hosts == []
