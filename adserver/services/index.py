@@ -398,10 +398,15 @@ def init_app(app: Flask) -> None:
 
 
 def warm_up(app: Flask) -> None:
-    """Build this process's index and start its watcher before the first request needs them."""
+    """Build this process's index and start its watcher before the first request needs them.
+    A failure (the database not reachable yet) is logged, not raised: the process still starts,
+    and its first request builds the index."""
     holder: IndexHolder = app.extensions["campaign_index"]
     with app.app_context():
-        holder.current()
+        try:
+            holder.current()
+        except Exception:
+            log.warning("campaign index not built at start; the first request will build it", exc_info=True)
 
 
 def current_index() -> CampaignIndex:

@@ -99,3 +99,21 @@ def test_warming_up_builds_the_index_before_any_request(app: Any, make_school: A
         app.testing = True
         holder.stop()
         app.extensions["campaign_index"] = previous
+
+
+def test_a_failed_warm_up_leaves_the_build_to_the_first_request(app: Any, make_school: Any, make_campaign: Any) -> None:
+    """A worker whose database is not reachable at start must still start (gunicorn stops the whole
+    server when a worker fails to boot)."""
+    from dataclasses import replace
+
+    from adserver import create_app
+    from config.settings import load_settings
+
+    broken = create_app(replace(load_settings(), database_url="postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    broken.testing = False
+    try:
+        warm_up(broken)  # logs, does not raise
+        assert broken.extensions["campaign_index"]._index is None
+    finally:
+        broken.extensions["campaign_index"].stop()
+        broken.testing = True
