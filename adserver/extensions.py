@@ -85,7 +85,8 @@ def write_transaction() -> Iterator[Connection]:
     ms), so on SQLite the block first queues on a lock the kernel hands over at once.
     PostgreSQL's row locks already wake waiters at once.
     """
-    db.session.rollback()
+    if db.session.registry.has():
+        db.session.rollback()
     with current_app.extensions.get("sqlite_writer_lock") or nullcontext(), db.engine.begin() as connection:
         yield connection
 

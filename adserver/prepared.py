@@ -9,7 +9,7 @@ converts the rows. Lead intake uses it; everything else goes through SQLAlchemy 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,15 +29,15 @@ class _Compiled:
 
 
 class Prepared:
-    """A SELECT, or an INSERT of exactly ``columns`` (no column defaults are filled in)."""
+    """A SELECT, or an INSERT of exactly the columns its parameters name (no column defaults are
+    filled in)."""
 
-    def __init__(self, statement: Select[Any] | Insert, columns: Sequence[str] = ()) -> None:
+    def __init__(self, statement: Select[Any] | Insert) -> None:
         self._statement = statement
-        self._columns = list(columns)
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
-    def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self._statement.compile(dialect=dialect, column_keys=self._columns or None)
+    def _compile(self, dialect: Dialect, columns: tuple[str, ...]) -> _Compiled:
+        compiled = self._statement.compile(dialect=dialect, column_keys=list(columns))
         if getattr(compiled, "insert_prefetch", None):
             raise ValueError("a prepared INSERT must name every column it needs")
         binds = {name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()}
@@ -51,9 +51,11 @@ class Prepared:
     def run(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute in the connection's transaction; the converted rows of a SELECT, else []."""
         dialect = connection.dialect
-        prepared = self._by_dialect.get(dialect.name)
+        # An INSERT's columns are its parameters' names; a SELECT ignores them.
+        key = (dialect.name, tuple(params) if isinstance(self._statement, Insert) else ())
+        prepared = self._compiled.get(key)
         if prepared is None:
-            prepared = self._by_dialect[dialect.name] = self._compile(dialect)
+            prepared = self._compiled[key] = self._compile(dialect, key[1])
         values = prepared.compiled.construct_params(params)
         for name, process in prepared.binds.items():
             if process is not None:

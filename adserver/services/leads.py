@@ -103,18 +103,8 @@ def _seal(data: LeadIn, location: Location, ip: str) -> _Sealed:
 # The intake statements are prepared once (adserver.prepared): SQLAlchemy's work per execution
 # costs more than the database's.
 _leads = cast(Table, Lead.__table__)
-_LEAD_COLUMNS = (
-    "id", "status", "campaign_id", "school_id", "publisher_id", "ad_id", "impression_id", "program_id",
-    "price_cents", "pricing_model", "first_name_enc", "last_name_enc", "email_enc", "phone_enc", "postal_code_enc",
-    "email_hash", "phone_hash", "country", "region", "education_level", "graduation_year", "birth_year", "military",
-    "rn_license", "consent_text", "consent_at", "consent_ip_enc", "consent_user_agent", "consent_page_url",
-    "created_at", "updated_at",
-)  # fmt: skip
-_INSERT_LEAD = Prepared(insert(_leads), _LEAD_COLUMNS)
-_INSERT_JOB = Prepared(
-    insert(cast(Table, DeliveryJob.__table__)),
-    ("id", "lead_id", "state", "attempts", "next_attempt_at", "created_at", "updated_at"),
-)
+_INSERT_LEAD = Prepared(insert(_leads))
+_INSERT_JOB = Prepared(insert(cast(Table, DeliveryJob.__table__)))
 _TARGET = Prepared(
     select(
         Campaign.id, Campaign.school_id, Campaign.pricing_model, Campaign.bid_cents, Campaign.daily_budget_cents,

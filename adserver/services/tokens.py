@@ -9,8 +9,9 @@ issued-at.
 * lead token (purpose ``"lead"``):
   ``1.impression_id.ad_id.campaign_id.school_id.publisher_id``
 
-The leading 1 is the layout version; an empty publisher id means none. ``parse_lead_token`` is what ``POST /v1/leads``
-uses to learn which impression, ad, campaign, school and publisher a lead comes from.
+The leading 1 is the layout version; an empty publisher id means none. ``parse_lead_token``
+is what ``POST /v1/leads`` uses to learn which impression, ad, campaign, school and publisher
+a lead comes from.
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ def _age_s(issued_at: datetime) -> float:
     return (clock.now() - issued_at).total_seconds()
 
 
-def _is_id(value: str) -> bool:
-    return 0 < len(value) <= 40
+def _check_ids(impression_id: str, ad_id: str, campaign_id: str, school_id: str, publisher_id: str) -> None:
+    """Every id is 1 to 40 characters; the publisher id may be empty (none)."""
+    if not all(0 < len(v) <= 40 for v in (impression_id, ad_id, campaign_id, school_id)) or len(publisher_id) > 40:
+        raise InvalidToken
 
 
 def parse_lead_token(token: str) -> LeadTokenClaims:
@@ -91,8 +94,7 @@ def parse_lead_token(token: str) -> LeadTokenClaims:
     if len(fields) != 6 or fields[0] != _VERSION:
         raise InvalidToken
     _, impression_id, ad_id, campaign_id, school_id, publisher_id = fields
-    if not all(_is_id(v) for v in (impression_id, ad_id, campaign_id, school_id)) or len(publisher_id) > 40:
-        raise InvalidToken
+    _check_ids(impression_id, ad_id, campaign_id, school_id, publisher_id)
     return LeadTokenClaims(
         impression_id, ad_id, campaign_id, school_id, publisher_id or None,
         verified.issued_at, _age_s(verified.issued_at),
@@ -106,8 +108,7 @@ def parse_click_token(token: str) -> ClickTokenClaims:
     if len(fields) != 8 or fields[0] != _VERSION:
         raise InvalidToken
     _, impression_id, ad_id, campaign_id, school_id, publisher_id, bid, pricing_model = fields
-    if not all(_is_id(v) for v in (impression_id, ad_id, campaign_id, school_id)) or len(publisher_id) > 40:
-        raise InvalidToken
+    _check_ids(impression_id, ad_id, campaign_id, school_id, publisher_id)
     if not (bid.isascii() and bid.isdigit()) or len(bid) > 9 or pricing_model not in ("cpc", "cpl"):
         raise InvalidToken
     return ClickTokenClaims(
