@@ -1,13 +1,32 @@
-"""Encryption of personal data at rest and keyed hashes for duplicate checks."""
+"""Encryption of personal data at rest and keyed hashes for duplicate checks.
+
+Values are sealed with AES-256-GCM under a key derived (HKDF) from ENCRYPTION_KEY, as
+``v1.`` + URL-safe base64 of the 12-byte random nonce and the ciphertext with its tag.
+Values written before that format (Fernet tokens under ENCRYPTION_KEY itself) still decrypt.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import os
 from functools import lru_cache
 
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+
+_PREFIX = "v1."
+_NONCE_BYTES = 12
+
+
+@lru_cache(maxsize=4)
+def _aead(key: str) -> AESGCM:
+    derive = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"adserver:personal-data:aes-gcm")
+    return AESGCM(derive.derive(base64.urlsafe_b64decode(key)))
 
 
 @lru_cache(maxsize=4)
@@ -24,18 +43,26 @@ def _key() -> str:
     return str(current_app.config["ENCRYPTION_KEY"])
 
 
+def _seal(aead: AESGCM, value: str) -> str:
+    nonce = os.urandom(_NONCE_BYTES)
+    return _PREFIX + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, value.encode(), None)).decode()
+
+
 def encrypt(value: str) -> str:
-    return _fernet(_key()).encrypt(value.encode()).decode()
+    return _seal(_aead(_key()), value)
 
 
 def encrypt_all(*values: str) -> list[str]:
     """``encrypt`` for several values, looking the key up once."""
-    fernet = _fernet(_key())
-    return [fernet.encrypt(value.encode()).decode() for value in values]
+    aead = _aead(_key())
+    return [_seal(aead, value) for value in values]
 
 
 def decrypt(token: str) -> str:
-    return _fernet(_key()).decrypt(token.encode()).decode()
+    if not token.startswith(_PREFIX):
+        return _fernet(_key()).decrypt(token.encode()).decode()
+    sealed = base64.urlsafe_b64decode(token[len(_PREFIX) :])
+    return _aead(_key()).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], None).decode()
 
 
 def keyed_hash(value: str) -> str:

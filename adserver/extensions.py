@@ -15,9 +15,11 @@ from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from adserver.models import Base
+from adserver.prepared import RawTransaction
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
@@ -76,9 +78,10 @@ def init_db(app: Flask) -> None:
 
 
 @contextmanager
-def write_transaction() -> Iterator[Connection]:
-    """A write transaction for a hot path, on a pooled connection of its own (Core, without the
-    ORM session's bookkeeping): committed when the block ends, rolled back on an exception.
+def write_transaction() -> Iterator[RawTransaction]:
+    """A write transaction for the hottest path, on a pooled DBAPI connection of its own (without
+    the ORM session's or Core's per-statement bookkeeping; see ``adserver.prepared``): committed
+    when the block ends, rolled back on an exception. Database errors come out as SQLAlchemy's.
 
     The session's own transaction is ended first: on SQLite every transaction here holds the
     write lock. A SQLite writer that finds the database locked sleeps and retries (1, 2, 5 ...
@@ -87,8 +90,39 @@ def write_transaction() -> Iterator[Connection]:
     """
     if db.session.registry.has():
         db.session.rollback()
-    with current_app.extensions.get("sqlite_writer_lock") or nullcontext(), db.engine.begin() as connection:
-        yield connection
+    engine = db.engine
+    dialect = engine.dialect
+    with current_app.extensions.get("sqlite_writer_lock") or nullcontext():
+        try:
+            connection = engine.raw_connection()
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error) from exc
+        cursor = None
+        try:
+            cursor = connection.cursor()
+            if dialect.name == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            yield RawTransaction(dialect, cursor)
+            connection.commit()
+        except BaseException as exc:
+            _end_failed(connection, cursor, exc)
+            if isinstance(exc, dialect.loaded_dbapi.Error):
+                raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error) from exc
+            raise
+        finally:
+            connection.close()  # back to the pool
+
+
+def _end_failed(connection: Any, cursor: Any, exc: BaseException) -> None:
+    """Roll back; a connection the database has dropped is discarded instead of pooled again."""
+    if isinstance(exc, db.engine.dialect.loaded_dbapi.Error) and db.engine.dialect.is_disconnect(exc, connection,
+                                                                                                 cursor):  # fmt: skip
+        connection.invalidate(exc)
+        return
+    try:
+        connection.rollback()
+    except db.engine.dialect.loaded_dbapi.Error:
+        connection.invalidate()
 
 
 class RedisClient:

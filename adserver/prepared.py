@@ -1,10 +1,11 @@
 """Statements for the hottest write path, run on the DBAPI cursor without SQLAlchemy's
 per-execution work.
 
-A ``Prepared`` statement is a Core statement compiled once per dialect, with the type
-conversions of its parameters and result columns looked up once. ``run`` converts the
-parameters, executes on the connection's DBAPI cursor (inside its current transaction) and
-converts the rows. Lead intake uses it; everything else goes through SQLAlchemy as usual.
+A ``Prepared`` statement is a Core statement compiled once per dialect, with the order of its
+parameters, the values of its own literals and the type conversions of its parameters and
+result columns worked out once. ``run`` converts the parameters, executes on the transaction's
+DBAPI cursor and converts the rows. Lead intake uses it inside ``extensions.write_transaction``;
+everything else goes through SQLAlchemy as usual.
 """
 
 from __future__ import annotations
@@ -13,18 +14,33 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select
+from sqlalchemy import Insert, Select
 from sqlalchemy.engine import Dialect
 
 Processor = Callable[[Any], Any] | None
 
 
 @dataclass(frozen=True, slots=True)
+class RawTransaction:
+    """A DBAPI cursor inside an open transaction, and the dialect its statements compile for."""
+
+    dialect: Dialect
+    cursor: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    name: str
+    given: bool  # from the caller's parameters; else the statement's own literal
+    process: Processor
+    literal: Any
+
+
+@dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
-    compiled: Any  # SQLCompiler: fills in the statement's own literal parameters
-    names: tuple[str, ...] | None  # parameter order for positional DBAPIs (SQLite), else named
-    binds: dict[str, Any]  # name: its conversion, or None
+    params: tuple[_Param, ...]  # in the statement's order
+    positional: bool  # qmark style (SQLite), else named (PostgreSQL)
     results: tuple[Processor, ...]
 
 
@@ -40,33 +56,38 @@ class Prepared:
         compiled = self._statement.compile(dialect=dialect, column_keys=list(columns))
         if getattr(compiled, "insert_prefetch", None):
             raise ValueError("a prepared INSERT must name every column it needs")
-        binds = {name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()}
+        literals = compiled.construct_params(_check=False)
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        params = []
+        for name in (compiled.positiontup or []) if dialect.positional else list(binds):
+            bind = binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            literal = None if bind.required or literals[name] is None else literals[name]
+            params.append(_Param(name, bind.required, process, process(literal) if process and literal is not None
+                                 else literal))  # fmt: skip
         results: tuple[Processor, ...] = ()
         if isinstance(self._statement, Select):
             results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                             for column in self._statement.selected_columns)  # fmt: skip
-        names = tuple(compiled.positiontup or ()) if dialect.positional else None
-        return _Compiled(compiled.string, compiled, names, binds, results)
+        return _Compiled(compiled.string, tuple(params), bool(dialect.positional), results)
 
-    def run(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Execute in the connection's transaction; the converted rows of a SELECT, else []."""
-        dialect = connection.dialect
+    def run(self, transaction: RawTransaction, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute in the transaction; the converted rows of a SELECT, else []."""
+        dialect = transaction.dialect
         # An INSERT's columns are its parameters' names; a SELECT ignores them.
         key = (dialect.name, tuple(params) if isinstance(self._statement, Insert) else ())
         prepared = self._compiled.get(key)
         if prepared is None:
             prepared = self._compiled[key] = self._compile(dialect, key[1])
-        values = prepared.compiled.construct_params(params)
-        for name, process in prepared.binds.items():
-            if process is not None:
-                values[name] = process(values[name])
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(prepared.sql, [values[n] for n in prepared.names] if prepared.names else values)
-            if not prepared.results:
-                return []
-            return [tuple(process(value) if process else value for process, value in zip(prepared.results, row,
-                                                                                        strict=True))
-                    for row in cursor.fetchall()]  # fmt: skip
-        finally:
-            cursor.close()
+        values = [
+            (p.process(params[p.name]) if p.process else params[p.name]) if p.given else p.literal
+            for p in prepared.params
+        ]
+        cursor = transaction.cursor
+        cursor.execute(prepared.sql, values if prepared.positional else dict(zip((p.name for p in prepared.params),
+                                                                                 values, strict=True)))  # fmt: skip
+        if not prepared.results:
+            return []
+        return [tuple(process(value) if process else value for process, value in zip(prepared.results, row,
+                                                                                    strict=True))
+                for row in cursor.fetchall()]  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import Connection, Table, bindparam, func, insert, literal, select
+from sqlalchemy import Table, bindparam, func, insert, literal, select
 
 from adserver import clock
 from adserver.crypto import encrypt_all, keyed_hash
@@ -29,7 +29,7 @@ from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
 from adserver.models import Campaign, DeliveryJob, Lead, Program, School, campaign_programs
 from adserver.models.base import UTCDateTime
-from adserver.prepared import Prepared
+from adserver.prepared import Prepared, RawTransaction
 from adserver.schemas.leads import LeadIn
 from adserver.services import counters, delivery
 from adserver.services.eligibility import Profile, first_failed_rule
@@ -117,6 +117,15 @@ _TARGET = Prepared(
 )  # fmt: skip
 
 
+_listed = select(campaign_programs.c.program_id).where(campaign_programs.c.campaign_id == bindparam("campaign_id"))
+# The program, whether the campaign lists it, and whether the campaign lists any program.
+_PROGRAM = Prepared(
+    select(Program.id, _listed.where(campaign_programs.c.program_id == bindparam("program_id")).exists(),
+           _listed.exists())
+    .where(Program.id == bindparam("program_id"), Program.school_id == bindparam("school_id"))
+)  # fmt: skip
+
+
 def _since(name: str) -> Any:
     return bindparam(name, type_=UTCDateTime())
 
@@ -179,28 +188,25 @@ class _Target:
         return self.bid_cents if self.pricing_model == "cpl" else 0
 
 
-def _lock_target(connection: Connection, claims: LeadTokenClaims) -> _Target:
+def _lock_target(transaction: RawTransaction, claims: LeadTokenClaims) -> _Target:
     """Load the token's campaign and lock its school's row, which serialises intake per school:
     the duplicate, cap and budget checks and the insert then run one at a time.
 
     PostgreSQL takes the row lock; SQLite transactions already begin IMMEDIATE (one writer).
     """
-    rows = _TARGET.run(connection, {"campaign_id": claims.campaign_id})
+    rows = _TARGET.run(transaction, {"campaign_id": claims.campaign_id})
     if not rows or rows[0][1] != claims.school_id:
         raise validation_error({"lead_token": "the ad's campaign no longer exists"})
     return _Target(*rows[0])
 
 
-def _check_program(connection: Connection, target: _Target, program_id: str | None) -> None:
+def _check_program(transaction: RawTransaction, target: _Target, program_id: str | None) -> None:
     """A program, when named, must be the school's and, if the campaign lists programs, one of them."""
     if program_id is None:
         return
-    listed = select(campaign_programs.c.program_id).where(campaign_programs.c.campaign_id == target.campaign_id)
-    row = connection.execute(
-        select(Program.id, listed.where(campaign_programs.c.program_id == program_id).exists(), listed.exists())
-        .where(Program.id == program_id, Program.school_id == target.school_id)
-    ).first()  # fmt: skip
-    if row is None or (row[2] and not row[1]):
+    rows = _PROGRAM.run(transaction, {"program_id": program_id, "school_id": target.school_id,
+                                      "campaign_id": target.campaign_id})  # fmt: skip
+    if not rows or (rows[0][2] and not rows[0][1]):
         raise validation_error({"program_id": "unknown program for this ad"})
 
 
@@ -227,7 +233,9 @@ def _cap_reached(field: str, message: str) -> ApiError:
     return ApiError(409, "cap_reached", message, {field: "reached"})
 
 
-def _check_duplicate_caps_and_budget(connection: Connection, target: _Target, sealed: _Sealed, now: datetime) -> None:
+def _check_duplicate_caps_and_budget(
+    transaction: RawTransaction, target: _Target, sealed: _Sealed, now: datetime
+) -> None:
     """One query for all four checks. Every accepted lead counts, whatever became of it later,
     so a cap or a budget is never passed."""
     day_start, month_start = _local_period_starts(target.timezone, now)
@@ -237,7 +245,7 @@ def _check_duplicate_caps_and_budget(connection: Connection, target: _Target, se
     query = _usage_query(target.leads_per_day is not None, needs_day_spend, target.leads_per_month is not None,
                          needs_total)  # fmt: skip
     (usage,) = query.run(
-        connection,
+        transaction,
         {"school_id": target.school_id, "campaign_id": target.campaign_id, "email_hash": sealed.email_hash,
          "phone_hash": sealed.phone_hash, "recent": now - DUPLICATE_WINDOW, "day_start": day_start,
          "month_start": month_start},
@@ -275,17 +283,17 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     sealed = _seal(data, location, submitter.ip)
 
     # The transaction is kept to the database work: everything above runs before it.
-    with write_transaction() as connection:
-        target = _lock_target(connection, claims)
-        _check_program(connection, target, data.program_id)
+    with write_transaction() as transaction:
+        target = _lock_target(transaction, claims)
+        _check_program(transaction, target, data.program_id)
         # Taken after the lock, so within a school created_at follows commit order (see the feed).
         now = clock.now()
         _check_eligibility(target, data, now)
-        _check_duplicate_caps_and_budget(connection, target, sealed, now)
+        _check_duplicate_caps_and_budget(transaction, target, sealed, now)
 
         lead_id, job_id = new_id("lead"), new_id("job")
         _INSERT_LEAD.run(
-            connection,
+            transaction,
             dict(  # noqa: C408 (keywords read better than 30 quoted keys)
                 id=lead_id, status="accepted", campaign_id=target.campaign_id, school_id=target.school_id,
                 publisher_id=submitter.publisher_id, ad_id=claims.ad_id, impression_id=claims.impression_id,
@@ -303,7 +311,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
         delivers = target.delivery_method == "http_post"
         if delivers:
             _INSERT_JOB.run(
-                connection,
+                transaction,
                 {"id": job_id, "lead_id": lead_id, "state": "pending", "attempts": 0, "next_attempt_at": now,
                  "created_at": now, "updated_at": now},
             )  # fmt: skip

@@ -351,10 +351,13 @@ def test_the_job_is_announced_after_commit_and_the_relay_sends_a_task_carrying_o
         assert b"job_" in message or b"am9i" in message  # the id, possibly inside base64
 
 
-def test_a_database_outage_is_503_with_retry_after_never_201(app, world):
+@pytest.mark.parametrize("key_known", [False, True], ids=["key-lookup-fails", "transaction-fails"])
+def test_a_database_outage_is_503_with_retry_after_never_201(app, client, world, key_known):
     from adserver import create_app
     from config.settings import load_settings
 
+    if key_known:  # the key is then resolved from the cache, so the lead's own transaction meets the outage
+        assert client.get("/v1/ads?postal_code=85004", headers=world.publisher_headers).status_code == 200
     broken = create_app(replace(load_settings(), database_url="postgresql+psycopg://nobody@127.0.0.1:1/none"))
     response = broken.test_client().post("/v1/leads", json=world.lead(), headers=world.publisher_headers)
     assert response.status_code == 503
