@@ -15,6 +15,7 @@ from adserver.errors import register_error_handlers
 from adserver.extensions import celery_init_app, init_db, redis_client
 from adserver.logs import configure_logging, init_request_ids
 from adserver.services import index as campaign_index
+from adserver.services import leads
 from config.settings import ROOT, Settings, load_settings
 
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_cors(app)
     register_error_handlers(app)
     campaign_index.init_app(app)
+    leads.init_app(app)
     register_blueprints(app)
     register_commands(app)
     geo.warm()

@@ -260,46 +260,59 @@ def publish_click(fields: dict[str, object]) -> None:
     redis_client.client.xadd(CLICK_STREAM, {"e": json.dumps(fields, separators=(",", ":"))})
 
 
-# KEYS: leads day, leads month, history leads, spend day, spend total, then a list to push to (or "-")
-# ARGV: day ttl, month ttl, spend (0: none), the value to push ("": none)
+# KEYS: for each lead six: leads day, leads month, history leads, spend day, spend total, a list to push to (or "-")
+# ARGV: day ttl, month ttl, then for each lead two: spend (0: none), the value to push ("": none)
 _LEAD_SCRIPT = """
-redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('INCR', KEYS[3])
-local spend = tonumber(ARGV[3])
-if spend > 0 then
-  redis.call('INCRBY', KEYS[4], spend)
-  redis.call('EXPIRE', KEYS[4], ARGV[1])
-  redis.call('INCRBY', KEYS[5], spend)
+for i = 0, #KEYS / 6 - 1 do
+  local k = i * 6
+  redis.call('INCR', KEYS[k + 1])
+  redis.call('EXPIRE', KEYS[k + 1], ARGV[1])
+  redis.call('INCR', KEYS[k + 2])
+  redis.call('EXPIRE', KEYS[k + 2], ARGV[2])
+  redis.call('INCR', KEYS[k + 3])
+  local spend = tonumber(ARGV[3 + i * 2])
+  if spend > 0 then
+    redis.call('INCRBY', KEYS[k + 4], spend)
+    redis.call('EXPIRE', KEYS[k + 4], ARGV[1])
+    redis.call('INCRBY', KEYS[k + 5], spend)
+  end
+  if ARGV[4 + i * 2] ~= '' then redis.call('LPUSH', KEYS[k + 6], ARGV[4 + i * 2]) end
 end
-if ARGV[4] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[4]) end
-return 1
+return #KEYS / 6
 """
 
 
-def record_lead_accepted(
-    campaign_id: str,
-    school_timezone: str,
-    price_cents: int,
-    pricing_model: str,
-    at: datetime,
-    *,
-    also_push: tuple[str, str] | None = None,
-) -> None:
-    """Count a lead that was just committed: the campaign's lead-day and lead-month counters
-    (the school's calendar) and its lead history, and, for CPL, its day and total spend.
-    ``also_push`` (a list key and a value) is pushed in the same call: intake announces the
-    lead's delivery job that way, so counting and announcing take one round trip.
+@dataclass(frozen=True, slots=True)
+class AcceptedLead:
+    """A lead that was just committed, as the live counters see it."""
 
-    Call it after the lead's transaction commits. Serving reads these counters to stop a
-    campaign at its caps and budgets; a Redis failure is raised to the caller, who keeps
-    the lead (it is already stored) and may log the miss.
+    campaign_id: str
+    school_timezone: str
+    price_cents: int
+    pricing_model: str
+    at: datetime
+    # A list key and a value pushed with the counts: intake announces the lead's delivery job so.
+    also_push: tuple[str, str] | None = None
+
+
+def record_leads_accepted(leads: Sequence[AcceptedLead]) -> None:
+    """Count leads that were committed, in one round trip: each campaign's lead-day and
+    lead-month counters (the school's calendar) and its lead history, and, for CPL, its day and
+    total spend; and push each lead's ``also_push`` (one script call).
+
+    Serving reads these counters to stop a campaign at its caps and budgets; intake checks
+    them against the database. Intake calls this through a batcher after its commits
+    (``adserver.batching``); a Redis failure is raised to the caller.
     """
-    day = local_day(school_timezone, at)
-    spend = price_cents if pricing_model == "cpl" and price_cents > 0 else 0
-    push_key, push_value = also_push or ("-", "")
-    keys = [leads_day_key(campaign_id, day), leads_month_key(campaign_id, day[:6]), history_keys(campaign_id)[2],
-            spend_day_key(campaign_id, day), spend_total_key(campaign_id), push_key]  # fmt: skip
-    _script("record_lead", _LEAD_SCRIPT)(keys=keys, args=[DAY_TTL_S, MONTH_TTL_S, spend, push_value])
+    keys: list[str] = []
+    args: list[str | int] = [DAY_TTL_S, MONTH_TTL_S]
+    for lead in leads:
+        day = local_day(lead.school_timezone, lead.at)
+        spend = lead.price_cents if lead.pricing_model == "cpl" and lead.price_cents > 0 else 0
+        push_key, push_value = lead.also_push or ("-", "")
+        campaign_id = lead.campaign_id
+        keys += [leads_day_key(campaign_id, day), leads_month_key(campaign_id, day[:6]), history_keys(campaign_id)[2],
+                 spend_day_key(campaign_id, day), spend_total_key(campaign_id), push_key]  # fmt: skip
+        args += [spend, push_value]
+    if keys:
+        _script("record_lead", _LEAD_SCRIPT)(keys=keys, args=args)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.conftest import bearer
-from tests.leads.conftest import person
+from tests.leads.conftest import person, wait_for
 
 
 def _post(client, world, body, **headers):
@@ -303,6 +303,8 @@ def test_an_accepted_lead_updates_the_serving_counters(app, client, world):
 
     assert _post(client, world, world.lead()).status_code == 201
     with app.app_context():
+        # Sent after the answer, with the other leads accepted meanwhile (adserver.batching).
+        wait_for(lambda: redis_client.client.get(f"ctr:{world.campaign['id']}:spend:t"), 10)
         keys = {key.decode() for key in redis_client.client.keys(f"ctr:{world.campaign['id']}:*")}
         assert any(":leads:d:" in key for key in keys)
         assert int(redis_client.client.get(f"ctr:{world.campaign['id']}:spend:t")) == 4500
@@ -340,6 +342,7 @@ def test_the_job_is_announced_after_commit_and_the_relay_sends_a_task_carrying_o
 
     with app.app_context():
         job_id = db.session.scalars(select(DeliveryJob.id).where(DeliveryJob.lead_id == lead_id)).one()
+        wait_for(lambda: redis_client.client.llen(OUTBOX_KEY), 10)
         assert redis_client.client.lrange(OUTBOX_KEY, 0, -1) == [job_id.encode()]
         assert redis_client.client.llen("leads") == 0, "intake itself sends no task"
         assert relay_announced_jobs(wait_s=0.1) == 1

@@ -80,15 +80,20 @@ def test_daily_and_total_budgets_stop_serving_at_once(
     assert explain()[cid] == "budget"
 
 
+def _count_cpl_lead(campaign_id: str) -> None:
+    """What intake records in Redis for an accepted $45 lead."""
+    counters.record_leads_accepted([counters.AcceptedLead(campaign_id, "America/Phoenix", 4500, "cpl", clock.now())])
+
+
 def test_a_cpl_campaign_stops_when_one_more_lead_would_pass_its_budget(
     make_school: Any, make_campaign: Any, ads: Any, explain: Any, app: Any
 ) -> None:
     campaign = make_campaign(make_school(), pricing={"model": "cpl", "bid_cents": 4500},
                              budget={"daily_cents": None, "total_cents": 10000})  # fmt: skip
     with app.app_context():
-        counters.record_lead_accepted(campaign["id"], "America/Phoenix", 4500, "cpl", clock.now())
+        _count_cpl_lead(campaign["id"])
         assert served_ids(ads()) == [campaign["id"]]  # 4500 spent: one more lead fits
-        counters.record_lead_accepted(campaign["id"], "America/Phoenix", 4500, "cpl", clock.now())
+        _count_cpl_lead(campaign["id"])
     assert ads()["count"] == 0  # 9000 spent: a third lead would pass 10000
     assert explain()[campaign["id"]] == "budget"
 
@@ -100,14 +105,14 @@ def test_daily_and_monthly_lead_caps(make_school: Any, make_campaign: Any, ads: 
                             budget={"daily_cents": None, "total_cents": None})  # fmt: skip
     with app.app_context():
         for _ in range(2):
-            counters.record_lead_accepted(daily["id"], "America/Phoenix", 4500, "cpl", clock.now())
-            counters.record_lead_accepted(monthly["id"], "America/Phoenix", 4500, "cpl", clock.now())
+            _count_cpl_lead(daily["id"])
+            _count_cpl_lead(monthly["id"])
     assert served_ids(ads()) == [monthly["id"]]
     assert explain()[daily["id"]] == "lead_cap"
     clock.set_now(datetime(2026, 11, 28, 19, 0, tzinfo=UTC))  # two days later, same month
     assert set(served_ids(ads())) == {daily["id"], monthly["id"]}
     with app.app_context():
-        counters.record_lead_accepted(monthly["id"], "America/Phoenix", 4500, "cpl", clock.now())
+        _count_cpl_lead(monthly["id"])
     assert served_ids(ads()) == [daily["id"]]
     assert explain()[monthly["id"]] == "lead_cap"
     clock.set_now(datetime(2026, 12, 1, 19, 0, tzinfo=UTC))  # a new month
