@@ -22,7 +22,8 @@ from config.settings import ROOT, Settings, load_settings
 def _flask_config(settings: Settings) -> dict[str, object]:
     return {
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A database server may drop a pooled connection; a SQLite file cannot, so it is not pinged.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not settings.database_url.startswith("sqlite")},
         "REDIS_URL": settings.redis_url,
         "SECRET_KEY": settings.secret_key,
         "ENCRYPTION_KEY": settings.encryption_key,

@@ -43,19 +43,19 @@ def _key() -> str:
     return str(current_app.config["ENCRYPTION_KEY"])
 
 
-def _seal(aead: AESGCM, value: str) -> str:
-    nonce = os.urandom(_NONCE_BYTES)
+def _seal(aead: AESGCM, value: str, nonce: bytes) -> str:
     return _PREFIX + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, value.encode(), None)).decode()
 
 
 def encrypt(value: str) -> str:
-    return _seal(_aead(_key()), value)
+    return _seal(_aead(_key()), value, os.urandom(_NONCE_BYTES))
 
 
 def encrypt_all(*values: str) -> list[str]:
-    """``encrypt`` for several values, looking the key up once."""
+    """``encrypt`` for several values, looking the key up and drawing their random nonces once."""
     aead = _aead(_key())
-    return [_seal(aead, value) for value in values]
+    nonces = os.urandom(_NONCE_BYTES * len(values))
+    return [_seal(aead, value, nonces[i * _NONCE_BYTES : (i + 1) * _NONCE_BYTES]) for i, value in enumerate(values)]
 
 
 def decrypt(token: str) -> str:

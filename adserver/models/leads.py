@@ -16,16 +16,18 @@ class Lead(Base):
 
     __tablename__ = "leads"
     __table_args__ = (
-        Index("ix_leads_school_email_hash", "school_id", "email_hash"),
-        Index("ix_leads_school_phone_hash", "school_id", "phone_hash"),
+        # Duplicate checks: this person at this school in the last 30 days.
+        Index("ix_leads_school_email_hash", "school_id", "email_hash", "created_at"),
+        Index("ix_leads_school_phone_hash", "school_id", "phone_hash", "created_at"),
         Index("ix_leads_campaign_created", "campaign_id", "created_at"),
+        Index("ix_leads_school_created", "school_id", "created_at"),  # the school's feed, in order
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("lead"))
     status: Mapped[str] = mapped_column(String(12), default="accepted")
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
-    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
-    publisher_id: Mapped[str | None] = mapped_column(ForeignKey("publishers.id"), index=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"))
+    publisher_id: Mapped[str | None] = mapped_column(ForeignKey("publishers.id"))
     ad_id: Mapped[str | None] = mapped_column(String(40))
     impression_id: Mapped[str | None] = mapped_column(String(40))
     program_id: Mapped[str | None] = mapped_column(ForeignKey("programs.id"))
@@ -67,13 +69,14 @@ class DeliveryJob(Base):
     """The outbox row written with the lead; a worker claims it before sending."""
 
     __tablename__ = "delivery_jobs"
+    __table_args__ = (Index("ix_delivery_jobs_due", "state", "next_attempt_at"),)  # the sweeper's pending jobs
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
     lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id"), unique=True)
     # pending -> (claimed) -> done | given_up
-    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
