@@ -91,26 +91,25 @@ def write_transaction() -> Iterator[RawTransaction]:
     if db.session.registry.has():
         db.session.rollback()
     engine = db.engine
-    dialect = engine.dialect
-    with current_app.extensions.get("sqlite_writer_lock") or nullcontext():
-        try:
-            connection = engine.raw_connection()
-        except dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error) from exc
-        cursor = None
+    error = engine.dialect.loaded_dbapi.Error
+    try:
+        connection = engine.raw_connection()
         try:
             cursor = connection.cursor()
-            if dialect.name == "sqlite":
-                cursor.execute("BEGIN IMMEDIATE")
-            yield RawTransaction(dialect, cursor)
-            connection.commit()
-        except BaseException as exc:
-            _end_failed(connection, cursor, exc)
-            if isinstance(exc, dialect.loaded_dbapi.Error):
-                raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error) from exc
-            raise
+            # Only BEGIN ... COMMIT holds the SQLite writer lock, not the checkout.
+            with current_app.extensions.get("sqlite_writer_lock") or nullcontext():
+                try:
+                    if engine.dialect.name == "sqlite":
+                        cursor.execute("BEGIN IMMEDIATE")
+                    yield RawTransaction(engine.dialect, cursor)
+                    connection.commit()
+                except BaseException as exc:
+                    _end_failed(connection, cursor, exc)
+                    raise
         finally:
             connection.close()  # back to the pool
+    except error as exc:
+        raise DBAPIError.instance(None, None, exc, error) from exc
 
 
 def _end_failed(connection: Any, cursor: Any, exc: BaseException) -> None:
