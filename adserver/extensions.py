@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from adserver.models import Base
@@ -104,7 +104,7 @@ def write_transaction() -> Iterator[RawTransaction]:
                     yield RawTransaction(engine.dialect, cursor)
                     connection.commit()
                 except BaseException as exc:
-                    _end_failed(connection, cursor, exc)
+                    _end_failed(engine.dialect, connection, cursor, exc)
                     raise
         finally:
             connection.close()  # back to the pool
@@ -112,15 +112,15 @@ def write_transaction() -> Iterator[RawTransaction]:
         raise DBAPIError.instance(None, None, exc, error) from exc
 
 
-def _end_failed(connection: Any, cursor: Any, exc: BaseException) -> None:
+def _end_failed(dialect: Dialect, connection: Any, cursor: Any, exc: BaseException) -> None:
     """Roll back; a connection the database has dropped is discarded instead of pooled again."""
-    if isinstance(exc, db.engine.dialect.loaded_dbapi.Error) and db.engine.dialect.is_disconnect(exc, connection,
-                                                                                                 cursor):  # fmt: skip
+    error = dialect.loaded_dbapi.Error
+    if isinstance(exc, error) and dialect.is_disconnect(exc, connection, cursor):
         connection.invalidate(exc)
         return
     try:
         connection.rollback()
-    except db.engine.dialect.loaded_dbapi.Error:
+    except error:
         connection.invalidate()
 
 

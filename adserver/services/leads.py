@@ -4,9 +4,10 @@
 check the profile against the campaign, then, in one database transaction
 serialised per school, refuse duplicates and anything over a cap or budget and
 write the lead, its consent record and its delivery job (the outbox). Only
-after the commit is the job announced in Redis, where a relay in each Celery
-worker turns it into a delivery task; if the announcement is lost, the sweeper
-finds the job in the database.
+after the commit is the lead counted and its job announced in Redis (by a
+background batcher, with the other leads accepted meanwhile), where a relay in
+each Celery worker turns it into a delivery task; if the announcement is lost,
+the sweeper finds the job in the database.
 """
 
 from __future__ import annotations

@@ -310,6 +310,29 @@ def test_an_accepted_lead_updates_the_serving_counters(app, client, world):
         assert int(redis_client.client.get(f"ctr:{world.campaign['id']}:spend:t")) == 4500
 
 
+def test_one_call_counts_each_of_several_leads(app):
+    from adserver import clock
+    from adserver.extensions import redis_client
+    from adserver.services import counters
+
+    at = clock.now()
+    day = counters.local_day("America/Phoenix", at)
+    with app.app_context():
+        counters.record_leads_accepted([
+            counters.AcceptedLead("cpn_a", "America/Phoenix", 4500, "cpl", at, also_push=("test:outbox", "job_1")),
+            counters.AcceptedLead("cpn_b", "America/Phoenix", 0, "cpc", at),
+            counters.AcceptedLead("cpn_a", "America/Phoenix", 4500, "cpl", at, also_push=("test:outbox", "job_2")),
+        ])  # fmt: skip
+        client = redis_client.client
+        assert int(client.get(counters.leads_day_key("cpn_a", day))) == 2
+        assert int(client.get(counters.leads_month_key("cpn_a", day[:6]))) == 2
+        assert int(client.get(counters.spend_day_key("cpn_a", day))) == 9000
+        assert int(client.get(counters.spend_total_key("cpn_a"))) == 9000
+        assert int(client.get(counters.leads_day_key("cpn_b", day))) == 1
+        assert client.get(counters.spend_total_key("cpn_b")) is None
+        assert client.lrange("test:outbox", 0, -1) == [b"job_2", b"job_1"]
+
+
 # ---- idempotency and durability -------------------------------------------------------
 
 
