@@ -56,6 +56,8 @@ class SchoolServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    return  # the sender died mid-request: like any HTTP server, no request was received
                 with server.lock:
                     server.received.append(
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
