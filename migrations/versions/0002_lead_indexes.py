@@ -3,7 +3,8 @@
 Each accepted lead writes a page of every index of ``leads`` and ``delivery_jobs``.
 ``ix_leads_school_id`` becomes (school_id, created_at), which also serves the feed's
 order; ``ix_leads_publisher_id`` is dropped (no query reads leads by publisher);
-the sweeper's (state, next_attempt_at) lookup takes one index instead of two. The
+the sweeper's (state, next_attempt_at) lookup takes one index instead of two, and on
+SQLite the job table is stored WITHOUT ROWID (one B-tree with its primary key). The
 duplicate checks' indexes gain created_at, so they cover the 30-day window and stay
 the planner's choice over (school_id, created_at).
 
@@ -30,14 +31,19 @@ def upgrade():
             batch_op.drop_index(f'ix_leads_school_{kind}_hash')
             batch_op.create_index(f'ix_leads_school_{kind}_hash', ['school_id', f'{kind}_hash', 'created_at'],
                                   unique=False)
-    with op.batch_alter_table('delivery_jobs', schema=None) as batch_op:
+    # On SQLite the job table becomes its primary key's B-tree (WITHOUT ROWID; its rows are small).
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    with op.batch_alter_table('delivery_jobs', schema=None, recreate='always' if sqlite else 'auto',
+                              table_kwargs={'sqlite_with_rowid': False} if sqlite else {}) as batch_op:
         batch_op.drop_index('ix_delivery_jobs_state')
         batch_op.drop_index('ix_delivery_jobs_next_attempt_at')
         batch_op.create_index('ix_delivery_jobs_due', ['state', 'next_attempt_at'], unique=False)
 
 
 def downgrade():
-    with op.batch_alter_table('delivery_jobs', schema=None) as batch_op:
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    with op.batch_alter_table('delivery_jobs', schema=None, recreate='always' if sqlite else 'auto',
+                              table_kwargs={'sqlite_with_rowid': True} if sqlite else {}) as batch_op:
         batch_op.drop_index('ix_delivery_jobs_due')
         batch_op.create_index('ix_delivery_jobs_next_attempt_at', ['next_attempt_at'], unique=False)
         batch_op.create_index('ix_delivery_jobs_state', ['state'], unique=False)
