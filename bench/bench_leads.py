@@ -128,10 +128,11 @@ def build_world(port: int, school_url: str) -> tuple[str, str, dict[str, Any]]:
     return str(publisher["secret_key"]), token, consent
 
 
-def lead_body(n: int, token: str, consent: dict[str, Any]) -> bytes:
-    """A distinct visitor for every n: its own email and phone, so none is a duplicate."""
+def lead_body(n: int, token: str, consent: dict[str, Any], area_code: int = 602) -> bytes:
+    """A distinct visitor for every n: its own email and phone, so none is a duplicate (within an
+    area code: phones repeat every 8,000,000 n, so each phase of the run has its own)."""
     number = n % 8_000_000
-    phone = f"+1602{200 + number // 10_000:03d}{number % 10_000:04d}"
+    phone = f"+1{area_code}{200 + number // 10_000:03d}{number % 10_000:04d}"
     return json.dumps({
         "lead_token": token, "first_name": "Ada", "last_name": "Lovelace", "email": f"bench.{n}@example.com",
         "phone": phone, "postal_code": "85004", "education_level": "bachelor", "graduation_year": 2010,
@@ -207,7 +208,7 @@ def measure_time_to_school(port: int, secret: str, token: str, consent: dict[str
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     delays: list[float] = []
     for n in range(LATENCY_LEADS):
-        body = lead_body(9_000_000 + n, token, consent)
+        body = lead_body(9_000_000 + n, token, consent, area_code=480)
         started = time.monotonic()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("POST", "/v1/leads", body=body, headers=headers)
