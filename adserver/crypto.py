@@ -48,7 +48,7 @@ def _seal(aead: AESGCM, value: str, nonce: bytes) -> str:
 
 
 def encrypt(value: str) -> str:
-    return _seal(_aead(_key()), value, os.urandom(_NONCE_BYTES))
+    return encrypt_all(value)[0]
 
 
 def encrypt_all(*values: str) -> list[str]:

@@ -25,6 +25,10 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 
+# Every SQLite transaction takes the write lock up front (see _configure_sqlite).
+_SQLITE_BEGIN = "BEGIN IMMEDIATE"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """WAL for concurrent readers; every transaction takes the write lock up front
     (BEGIN IMMEDIATE) so read-check-write sequences such as cap checks are serialised."""
@@ -41,7 +45,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(_SQLITE_BEGIN)
 
 
 class _WriterLock:
@@ -100,7 +104,7 @@ def write_transaction() -> Iterator[RawTransaction]:
             with current_app.extensions.get("sqlite_writer_lock") or nullcontext():
                 try:
                     if engine.dialect.name == "sqlite":
-                        cursor.execute("BEGIN IMMEDIATE")
+                        cursor.execute(_SQLITE_BEGIN)
                     yield RawTransaction(engine.dialect, cursor)
                     connection.commit()
                 except BaseException as exc:

@@ -40,7 +40,6 @@ class _Param:
 class _Compiled:
     sql: str
     params: tuple[_Param, ...]  # in the statement's order
-    positional: bool  # qmark style (SQLite), else named (PostgreSQL)
     results: tuple[Processor, ...]
 
 
@@ -62,14 +61,15 @@ class Prepared:
         for name in (compiled.positiontup or []) if dialect.positional else list(binds):
             bind = binds[name]
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            literal = None if bind.required or literals[name] is None else literals[name]
-            params.append(_Param(name, bind.required, process, process(literal) if process and literal is not None
-                                 else literal))  # fmt: skip
+            literal = None if bind.required else literals[name]
+            if process is not None and literal is not None:
+                literal = process(literal)
+            params.append(_Param(name, bind.required, process, literal))
         results: tuple[Processor, ...] = ()
         if isinstance(self._statement, Select):
             results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                             for column in self._statement.selected_columns)  # fmt: skip
-        return _Compiled(compiled.string, tuple(params), bool(dialect.positional), results)
+        return _Compiled(compiled.string, tuple(params), results)
 
     def run(self, transaction: RawTransaction, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute in the transaction; the converted rows of a SELECT, else []."""
@@ -84,8 +84,9 @@ class Prepared:
             for p in prepared.params
         ]
         cursor = transaction.cursor
-        cursor.execute(prepared.sql, values if prepared.positional else dict(zip((p.name for p in prepared.params),
-                                                                                 values, strict=True)))  # fmt: skip
+        # qmark style (SQLite) takes the values in order, named style (PostgreSQL) by name.
+        cursor.execute(prepared.sql, values if dialect.positional else dict(zip((p.name for p in prepared.params),
+                                                                                values, strict=True)))  # fmt: skip
         if not prepared.results:
             return []
         return [tuple(process(value) if process else value for process, value in zip(prepared.results, row,
