@@ -10,7 +10,8 @@ from collections import Counter
 
 from standardwebhooks import Webhook
 
-from tests.faults.conftest import Stack, delivered_count, wait_until
+from tests.faults.conftest import Stack, delivered_count
+from tests.leads.conftest import wait_for
 
 LEADS = 200
 
@@ -29,13 +30,13 @@ def _check_receipts(world, school_server, lead_ids: list[str]) -> Counter[str]:
 
 def test_a_worker_killed_mid_delivery_loses_no_lead(app, stack, slow_school, school_server):
     lead_ids = stack.submit(slow_school, LEADS)
-    wait_until(lambda: len(school_server.received) >= LEADS // 4, 60, "deliveries to start")
+    wait_for(lambda: len(school_server.received) >= LEADS // 4, 60, what="deliveries to start")
 
     stack.kill_worker()
     assert delivered_count(app) < LEADS
     stack.start_worker()
 
-    wait_until(lambda: delivered_count(app) == LEADS, 90, "every lead to be delivered after the restart")
+    wait_for(lambda: delivered_count(app) == LEADS, 90, what="every lead to be delivered after the restart")
     receipts = _check_receipts(slow_school, school_server, lead_ids)
     assert sum(receipts.values()) >= LEADS
 
@@ -44,14 +45,14 @@ def test_a_redis_flush_mid_delivery_loses_no_lead(app, stack, slow_school, schoo
     from adserver.extensions import redis_client
 
     lead_ids = stack.submit(slow_school, LEADS)
-    wait_until(lambda: len(school_server.received) >= LEADS // 4, 60, "deliveries to start")
+    wait_for(lambda: len(school_server.received) >= LEADS // 4, 60, what="deliveries to start")
 
     with app.app_context():
         queued = redis_client.client.llen("leads")
         redis_client.client.flushdb()
     assert queued > 0, "the flush dropped queued delivery messages"
 
-    wait_until(lambda: delivered_count(app) == LEADS, 90, "every lead to be delivered after the flush")
+    wait_for(lambda: delivered_count(app) == LEADS, 90, what="every lead to be delivered after the flush")
     _check_receipts(slow_school, school_server, lead_ids)
 
 
@@ -60,7 +61,7 @@ def test_without_beat_the_outbox_relay_alone_delivers_every_lead(app, tmp_path, 
     stack = Stack(tmp_path, beat=False)
     try:
         lead_ids = stack.submit(slow_school, 30)
-        wait_until(lambda: delivered_count(app) == 30, 60, "the relay to deliver every lead")
+        wait_for(lambda: delivered_count(app) == 30, 60, what="the relay to deliver every lead")
     finally:
         stack.close()
     _check_receipts(slow_school, school_server, lead_ids)

@@ -223,11 +223,14 @@ def deliver_until_settled(app: Flask, client, admin, lead_id: str, timeout_s: fl
     raise AssertionError(f"lead {lead_id} was not settled in {timeout_s} s")
 
 
-def wait_for(condition: Callable[[], Any], timeout_s: float = 20.0, interval_s: float = 0.05) -> Any:
+def wait_for(
+    condition: Callable[[], Any], timeout_s: float = 20.0, interval_s: float = 0.05, what: str = "the condition"
+) -> Any:
+    """Poll until ``condition`` returns something true, and return it; fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(interval_s)
-    raise AssertionError("condition not met before the deadline")
+    raise AssertionError(f"timed out waiting for {what}")
