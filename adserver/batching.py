@@ -17,14 +17,25 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from flask import Flask
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_batchers: weakref.WeakSet[BackgroundBatcher[Any]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for batcher in list(_batchers):
+        batcher._start_afresh()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class BackgroundBatcher(Generic[T]):
@@ -33,17 +44,24 @@ class BackgroundBatcher(Generic[T]):
         self._send = send
         self._name = name
         self._interval_s = interval_s
+        self._start_afresh()
+        _batchers.add(self)
+
+    def _start_afresh(self) -> None:
+        """No thread, nothing pending, no lock held: at creation, and in a forked child, whose copies
+        of the parent's locks may be held by threads it does not have (the parent's items are the
+        parent's to send)."""
         self._pending: list[T] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._sending = threading.Lock()  # one send at a time: the thread's or flush()'s
-        self._pid: int | None = None
+        self._started = False
         self._last_send = float("-inf")
 
     def add(self, item: T) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # the first item in this process (a fork has no thread)
-                self._pid, self._pending, self._last_send = os.getpid(), [], float("-inf")
+            if not self._started:  # the first item in this process
+                self._started = True
                 threading.Thread(target=self._run, name=self._name, daemon=True).start()
                 atexit.register(self.flush)
             self._pending.append(item)

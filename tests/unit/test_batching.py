@@ -1,5 +1,6 @@
 """The background batcher: everything added is sent once, fewer sends than items under load,
-a failed send does not stop later ones, and a forked process sends its own items."""
+a failed send does not stop later ones, and a forked process sends its own items, even when it was
+forked in the middle of a send."""
 
 from __future__ import annotations
 
@@ -92,3 +93,26 @@ def test_a_forked_process_sends_its_own_items_not_its_parents(app: Any) -> None:
     assert _batches(app) == [["from the parent"], ["from the child"]]
     batcher.flush()
     assert _batches(app)[-1] == ["still pending in the parent"]
+
+
+def test_a_process_forked_during_a_send_sends_its_own_items(app: Any) -> None:
+    sending, release = threading.Event(), threading.Event()
+
+    def slow(batch: list[str]) -> None:
+        if "slow" in batch:
+            sending.set()
+            release.wait(30)
+        _to_redis(batch)
+
+    batcher = BackgroundBatcher(app, slow, name="test", interval_s=3600)
+    batcher.add("slow")
+    assert sending.wait(10)  # the parent's thread is inside a send, holding the batcher's locks
+    child = multiprocessing.get_context("fork").Process(target=_add_in_child, args=(app, batcher))
+    child.start()
+    child.join(30)
+    release.set()
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0
+    wait_for(lambda: len(_batches(app)) == 2, 10)
+    assert _batches(app) == [["from the child"], ["slow"]]
