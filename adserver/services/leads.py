@@ -246,18 +246,16 @@ def _check_duplicate_caps_and_budget(
 ) -> None:
     """One query for all four checks. Every accepted lead counts, whatever became of it later,
     so a cap or a budget is never passed."""
-    day_start, month_start = _local_period_starts(target.timezone, now)
     price = target.price_cents
     needs_day_spend = price > 0 and target.daily_budget_cents is not None
     needs_total = price > 0 and target.total_budget_cents is not None
-    query = _usage_query(target.leads_per_day is not None, needs_day_spend, target.leads_per_month is not None,
-                         needs_total)  # fmt: skip
-    (usage,) = query.run(
-        transaction,
-        {"school_id": target.school_id, "campaign_id": target.campaign_id, "email_hash": sealed.email_hash,
-         "phone_hash": sealed.phone_hash, "recent": now - DUPLICATE_WINDOW, "day_start": day_start,
-         "month_start": month_start},
-    )  # fmt: skip
+    by_period = (target.leads_per_day is not None, needs_day_spend, target.leads_per_month is not None)
+    query = _usage_query(*by_period, needs_total)
+    params = {"school_id": target.school_id, "campaign_id": target.campaign_id, "email_hash": sealed.email_hash,
+              "phone_hash": sealed.phone_hash, "recent": now - DUPLICATE_WINDOW}  # fmt: skip
+    if any(by_period):  # the school's calendar, only for the limits that count by it
+        params["day_start"], params["month_start"] = _local_period_starts(target.timezone, now)
+    (usage,) = query.run(transaction, params)
     earlier_email_hash, day_count, day_spend, month_count, total_spend = usage
 
     if earlier_email_hash is not None:
@@ -289,6 +287,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     claims = _read_token(data.lead_token, submitter)
     location = _resolve_location(data.postal_code)
     sealed = _seal(data, location, submitter.ip)
+    lead_id, job_id = new_id("lead"), new_id("job")
 
     # The transaction is kept to the database work: everything above runs before it.
     with write_transaction() as transaction:
@@ -299,7 +298,6 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
         _check_eligibility(target, data, now)
         _check_duplicate_caps_and_budget(transaction, target, sealed, now)
 
-        lead_id, job_id = new_id("lead"), new_id("job")
         _INSERT_LEAD.run(
             transaction,
             dict(  # noqa: C408 (keywords read better than 30 quoted keys)
