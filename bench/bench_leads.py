@@ -183,10 +183,10 @@ def settle_backlog() -> int:
 
     from adserver import create_app
     from adserver.extensions import db
-    from adserver.models import DeliveryJob
+    from adserver.models import Lead
 
     with create_app().app_context():
-        done = db.session.execute(update(DeliveryJob).where(DeliveryJob.state == "pending").values(state="done"))
+        done = db.session.execute(update(Lead).where(Lead.delivery_state == "pending").values(delivery_state="done"))
         db.session.commit()
         return int(done.rowcount)  # type: ignore[attr-defined]
 

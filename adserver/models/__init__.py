@@ -13,7 +13,7 @@ from adserver.models.catalog import (
     campaign_programs,
 )
 from adserver.models.events import Click, Impression
-from adserver.models.leads import DeliveryAttempt, DeliveryJob, Lead
+from adserver.models.leads import DeliveryAttempt, Lead
 
 __all__ = [
     "Ad",
@@ -23,7 +23,6 @@ __all__ = [
     "Campus",
     "Click",
     "DeliveryAttempt",
-    "DeliveryJob",
     "IdempotencyRecord",
     "Impression",
     "Lead",

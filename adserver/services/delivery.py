@@ -1,6 +1,6 @@
 """Delivering accepted leads to schools' CRMs (``http_post``), at least once, never twice at a time.
 
-A worker claims the job row with a conditional UPDATE, so only one worker sends a
+A worker claims the lead's job (columns of its row) with a conditional UPDATE, so only one worker sends a
 lead at a time; the claim is a lease that lapses if the worker dies. It builds the
 body (field mapping, JSON or form), signs it the Standard Webhooks way with a
 ``webhook-id`` that is the same on every attempt, POSTs without following
@@ -31,12 +31,13 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from flask import current_app
 from requests.adapters import HTTPAdapter
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 
 from adserver import clock
 from adserver.crypto import decrypt
 from adserver.extensions import db, redis_client
-from adserver.models import DeliveryAttempt, DeliveryJob, Lead, Program, School
+from adserver.models import DeliveryAttempt, Lead, Program, School
+from adserver.models.leads import PENDING_DELIVERY
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ MAX_COUNTDOWN_S = 300
 MAX_REASON_CHARS = 500
 USER_AGENT = "adserver-lead-delivery/1"
 
-# Intake's announcements of new jobs (job ids), for the relay.
+# Intake's announcements of new delivery jobs (lead ids), for the relay.
 OUTBOX_KEY = "leads:outbox"
 
 
@@ -68,20 +69,20 @@ def relay_announced_jobs(wait_s: float = 1.0, batch: int = 100) -> int:
     if first is None:
         return 0
     more: list[bytes] = client.rpop(OUTBOX_KEY, batch - 1) or []  # type: ignore[assignment]
-    job_ids = [raw.decode() for raw in (first[1], *more)]
-    for job_id in job_ids:
-        enqueue_delivery(job_id)
-    return len(job_ids)
+    lead_ids = [raw.decode() for raw in (first[1], *more)]
+    for lead_id in lead_ids:
+        enqueue_delivery(lead_id)
+    return len(lead_ids)
 
 
-def enqueue_delivery(job_id: str, countdown: float | None = None) -> bool:
-    """Send the delivery task (the job id only). A failure is logged, not raised: the job is in the
+def enqueue_delivery(lead_id: str, countdown: float | None = None) -> bool:
+    """Send the delivery task (the lead id only). A failure is logged, not raised: the job is in the
     database and the sweeper sends it."""
     celery = current_app.extensions["celery"]
     try:
-        celery.send_task(DELIVER_TASK, args=[job_id], countdown=countdown, retry=False)
+        celery.send_task(DELIVER_TASK, args=[lead_id], countdown=countdown, retry=False)
     except Exception:
-        log.warning("delivery task not sent; the sweeper will send it", extra={"job_id": job_id}, exc_info=True)
+        log.warning("delivery task not sent; the sweeper will send it", extra={"lead_id": lead_id}, exc_info=True)
         return False
     return True
 
@@ -333,27 +334,25 @@ def _claimant() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _claim_and_prepare(job_id: str, claimant: str) -> _Prepared | None:
-    """Claim the job if it is due and nobody holds it, and build its request, in one transaction."""
+def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
+    """Claim the lead's delivery job if it is due and nobody holds it, and build its request, in one
+    transaction."""
     now = clock.now()
     row = db.session.execute(
-        select(DeliveryJob, Lead, School)
-        .join(Lead, Lead.id == DeliveryJob.lead_id)
-        .join(School, School.id == Lead.school_id)
-        .where(DeliveryJob.id == job_id)
+        select(Lead, School).join(School, School.id == Lead.school_id).where(Lead.id == lead_id)
     ).first()
-    if row is None or row.DeliveryJob.state != "pending" or not row.School.delivery_url:
+    if row is None or row.Lead.delivery_state != "pending" or not row.School.delivery_url:
         db.session.rollback()
         return None
-    job, lead, school = row.DeliveryJob, row.Lead, row.School
+    lead, school = row.Lead, row.School
     lease = timedelta(seconds=2 * school.delivery_timeout_s + CLAIM_MARGIN_S)
     claimed = db.session.execute(
-        update(DeliveryJob)
+        update(Lead)
         .where(
-            DeliveryJob.id == job_id,
-            DeliveryJob.state == "pending",
-            DeliveryJob.next_attempt_at <= now + timedelta(seconds=EARLY_ARRIVAL_S),
-            or_(DeliveryJob.claimed_until.is_(None), DeliveryJob.claimed_until < now),
+            Lead.id == lead_id,
+            Lead.delivery_state == "pending",
+            Lead.next_attempt_at <= now + timedelta(seconds=EARLY_ARRIVAL_S),
+            or_(Lead.claimed_until.is_(None), Lead.claimed_until < now),
         )
         .values(claimed_by=claimant, claimed_until=now + lease, updated_at=now)
         .execution_options(synchronize_session=False)
@@ -368,7 +367,7 @@ def _claim_and_prepare(job_id: str, claimant: str) -> _Prepared | None:
     secret = decrypt(school.delivery_secret_encrypted)
     prepared = _Prepared(
         lead_id=lead.id,
-        attempt=job.attempts + 1,
+        attempt=lead.attempt_count + 1,
         max_attempts=school.delivery_max_attempts,
         url=school.delivery_url,
         timeout_s=school.delivery_timeout_s,
@@ -385,30 +384,24 @@ def _claim_and_prepare(job_id: str, claimant: str) -> _Prepared | None:
     return prepared
 
 
-def _record(
-    job_id: str, claimant: str, prepared: _Prepared, answer: Answer, started: datetime, latency_ms: int
-) -> float | None:
-    """Store the attempt and move the job and lead on; returns the retry delay when another attempt is due."""
+def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetime, latency_ms: int) -> float | None:
+    """Store the attempt and move the lead and its job on; returns the retry delay when another attempt is due."""
     now = clock.now()
     delay: float | None = None
     outcome = answer.outcome
-    job_values: dict[str, Any] = {"attempts": prepared.attempt, "claimed_by": None, "claimed_until": None,
-                                  "updated_at": now}  # fmt: skip
-    lead_values: dict[str, Any] = {"updated_at": now}
+    values: dict[str, Any] = {"attempt_count": prepared.attempt, "claimed_by": None, "claimed_until": None,
+                              "updated_at": now}  # fmt: skip
     if outcome == "delivered":
-        job_values["state"] = "done"
-        lead_values.update(status="delivered", delivered_at=now)
+        values.update(delivery_state="done", status="delivered", delivered_at=now)
     elif outcome == "rejected":
-        job_values["state"] = "done"
-        lead_values.update(status="rejected", rejection_reason=answer.error)
+        values.update(delivery_state="done", status="rejected", rejection_reason=answer.error)
     elif prepared.attempt >= prepared.max_attempts:
         outcome = "failed"
-        job_values["state"] = "given_up"
-        lead_values.update(status="failed", rejection_reason=answer.error)
+        values.update(delivery_state="given_up", status="failed", rejection_reason=answer.error)
     else:
         base = float(current_app.config["DELIVERY_RETRY_BASE_S"])
         delay = retry_delay_s(prepared.attempt, base, answer.retry_after_s)
-        job_values["next_attempt_at"] = now + timedelta(seconds=delay)
+        values["next_attempt_at"] = now + timedelta(seconds=delay)
 
     db.session.add(
         DeliveryAttempt(
@@ -422,29 +415,24 @@ def _record(
         )
     )
     still_ours = db.session.execute(
-        update(DeliveryJob)
-        .where(DeliveryJob.id == job_id, DeliveryJob.claimed_by == claimant)
-        .values(**job_values)
+        update(Lead)
+        .where(Lead.id == prepared.lead_id, Lead.claimed_by == claimant)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if still_ours.rowcount == 1:  # type: ignore[attr-defined]
-        db.session.execute(
-            update(Lead).where(Lead.id == prepared.lead_id).values(**lead_values)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-    else:
+    if still_ours.rowcount != 1:  # type: ignore[attr-defined]
         # The lease ran out and another worker holds the job now; it decides the lead's state.
         delay = None
-        log.warning("delivery claim lapsed during the send", extra={"job_id": job_id})
+        log.warning("delivery claim lapsed during the send", extra={"lead_id": prepared.lead_id})
     db.session.commit()
     return delay
 
 
-def deliver_job(job_id: str) -> str | None:
-    """One delivery attempt for the job, if it is due and unclaimed. Returns the attempt's outcome,
-    or None when there was nothing to do (already done, not due, or another worker has it)."""
+def deliver_job(lead_id: str) -> str | None:
+    """One delivery attempt for the lead's job, if it is due and unclaimed. Returns the attempt's
+    outcome, or None when there was nothing to do (already done, not due, or another worker has it)."""
     claimant = _claimant()
-    prepared = _claim_and_prepare(job_id, claimant)
+    prepared = _claim_and_prepare(lead_id, claimant)
     if prepared is None:
         return None
     started = clock.now()
@@ -457,53 +445,55 @@ def deliver_job(job_id: str) -> str | None:
     else:
         answer = post_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s, address)
     latency_ms = int((time.perf_counter() - tick) * 1000)
-    delay = _record(job_id, claimant, prepared, answer, started, latency_ms)
+    delay = _record(claimant, prepared, answer, started, latency_ms)
     log.info(
         "lead delivery attempt",
-        extra={"job_id": job_id, "lead_id": prepared.lead_id, "attempt": prepared.attempt,
+        extra={"lead_id": lead_id, "attempt": prepared.attempt,
                "outcome": answer.outcome, "http_status": answer.http_status, "latency_ms": latency_ms},
     )  # fmt: skip
     if delay is not None and delay <= MAX_COUNTDOWN_S:
-        enqueue_delivery(job_id, countdown=delay)
+        enqueue_delivery(lead_id, countdown=delay)
     return answer.outcome
 
 
-def _due_jobs(before: datetime, limit: int) -> list[str]:
-    now = clock.now()
-    return list(
-        db.session.scalars(
-            select(DeliveryJob.id)
-            .where(
-                DeliveryJob.state == "pending",
-                DeliveryJob.next_attempt_at <= before,
-                or_(DeliveryJob.claimed_until.is_(None), DeliveryJob.claimed_until < now),
-            )
-            .order_by(DeliveryJob.next_attempt_at)
-            .limit(limit)
+def due_jobs_query(before: datetime, now: datetime, limit: int) -> Select[tuple[str]]:
+    """The leads whose delivery is pending, due by ``before`` and unclaimed at ``now``, most overdue first."""
+    return (
+        select(Lead.id)
+        .where(
+            PENDING_DELIVERY,  # the due-job index's own condition
+            Lead.next_attempt_at <= before,
+            or_(Lead.claimed_until.is_(None), Lead.claimed_until < now),
         )
+        .order_by(Lead.next_attempt_at)
+        .limit(limit)
     )
+
+
+def _due_jobs(before: datetime, limit: int) -> list[str]:
+    return list(db.session.scalars(due_jobs_query(before, clock.now(), limit)))
 
 
 def sweep_due_jobs(limit: int = 1000) -> int:
     """Send a task again for every job that is overdue and unclaimed: its message was lost (Redis
     flushed or restarted) or its worker died. Each job is pushed at most once per grace period."""
     now = clock.now()
-    job_ids = _due_jobs(now - timedelta(seconds=SWEEP_GRACE_S), limit)
-    if job_ids:
+    lead_ids = _due_jobs(now - timedelta(seconds=SWEEP_GRACE_S), limit)
+    if lead_ids:
         db.session.execute(
-            update(DeliveryJob).where(DeliveryJob.id.in_(job_ids), DeliveryJob.state == "pending")
+            update(Lead).where(Lead.id.in_(lead_ids), Lead.delivery_state == "pending")
             .values(next_attempt_at=now).execution_options(synchronize_session=False)
         )  # fmt: skip
     db.session.commit()
-    for job_id in job_ids:
-        enqueue_delivery(job_id)
-    if job_ids:
-        log.info("delivery sweeper re-sent jobs", extra={"count": len(job_ids)})
-    return len(job_ids)
+    for lead_id in lead_ids:
+        enqueue_delivery(lead_id)
+    if lead_ids:
+        log.info("delivery sweeper re-sent jobs", extra={"count": len(lead_ids)})
+    return len(lead_ids)
 
 
 def run_due_jobs(limit: int = 100) -> int:
     """Deliver every due job in this process (operators' CLI and tests); returns the attempts made."""
-    job_ids = _due_jobs(clock.now(), limit)
+    lead_ids = _due_jobs(clock.now(), limit)
     db.session.rollback()
-    return sum(1 for job_id in job_ids if deliver_job(job_id) is not None)
+    return sum(1 for lead_id in lead_ids if deliver_job(lead_id) is not None)

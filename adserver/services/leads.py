@@ -3,7 +3,7 @@
 ``submit_lead`` is the "request info" use case: verify the ad's lead token,
 check the profile against the campaign, then, in one database transaction
 serialised per school, refuse duplicates and anything over a cap or budget and
-write the lead, its consent record and its delivery job (the outbox). Only
+write the lead with its consent record and delivery job (the outbox) in one row. Only
 after the commit is the lead counted and its job announced in Redis (by a
 background batcher, with the other leads accepted meanwhile), where a relay in
 each Celery worker turns it into a delivery task; if the announcement is lost,
@@ -28,7 +28,7 @@ from adserver.errors import ApiError, validation_error
 from adserver.extensions import db, write_transaction
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
-from adserver.models import Campaign, DeliveryJob, Lead, Program, School, campaign_programs
+from adserver.models import Campaign, Lead, Program, School, campaign_programs
 from adserver.models.base import UTCDateTime
 from adserver.prepared import Prepared, RawTransaction
 from adserver.schemas.leads import LeadIn
@@ -112,7 +112,6 @@ def _seal(data: LeadIn, location: Location, ip: str) -> _Sealed:
 # costs more than the database's.
 _leads = cast(Table, Lead.__table__)
 _INSERT_LEAD = Prepared(insert(_leads))
-_INSERT_JOB = Prepared(insert(cast(Table, DeliveryJob.__table__)))
 _TARGET = Prepared(
     select(
         Campaign.id, Campaign.school_id, Campaign.pricing_model, Campaign.bid_cents, Campaign.daily_budget_cents,
@@ -287,7 +286,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     claims = _read_token(data.lead_token, submitter)
     location = _resolve_location(data.postal_code)
     sealed = _seal(data, location, submitter.ip)
-    lead_id, job_id = new_id("lead"), new_id("job")
+    lead_id = new_id("lead")
 
     # The transaction is kept to the database work: everything above runs before it.
     with write_transaction() as transaction:
@@ -298,6 +297,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
         _check_eligibility(target, data, now)
         _check_duplicate_caps_and_budget(transaction, target, sealed, now)
 
+        delivers = target.delivery_method == "http_post"
         _INSERT_LEAD.run(
             transaction,
             dict(  # noqa: C408 (keywords read better than 30 quoted keys)
@@ -312,22 +312,18 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
                 consent_text=data.consent.text, consent_at=now, consent_ip_enc=sealed.ip,
                 consent_user_agent=(submitter.user_agent or "")[:1000] or None,
                 consent_page_url=data.consent.page_url, created_at=now, updated_at=now,
+                # The delivery job: a pull school's leads wait in its feed.
+                delivery_state="pending" if delivers else None, attempt_count=0,
+                next_attempt_at=now if delivers else None,
             )
         )  # fmt: skip
-        delivers = target.delivery_method == "http_post"
-        if delivers:
-            _INSERT_JOB.run(
-                transaction,
-                {"id": job_id, "lead_id": lead_id, "state": "pending", "attempts": 0, "next_attempt_at": now,
-                 "created_at": now, "updated_at": now},
-            )  # fmt: skip
 
     # After the commit: the live counters, and the announcement of the delivery job to the relay in the Celery
     # workers (see ``delivery.relay_announced_jobs``), sent with other leads' in one Redis call. If that call
     # fails, the lead stands: the sweeper sends its delivery and intake checks caps in the database.
     current_app.extensions[ACCEPTED_LEADS].add(
         counters.AcceptedLead(target.campaign_id, target.timezone, target.price_cents, target.pricing_model, now,
-                              also_push=(delivery.OUTBOX_KEY, job_id) if delivers else None)
+                              also_push=(delivery.OUTBOX_KEY, lead_id) if delivers else None)
     )  # fmt: skip
     return lead_id
 

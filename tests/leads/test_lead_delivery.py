@@ -6,7 +6,6 @@ import json
 import threading
 from urllib.parse import parse_qs
 
-from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from tests.leads.conftest import Scripted, deliver_until_settled
@@ -118,22 +117,21 @@ def test_a_connection_error_is_retried(app, client, admin, make_world):
 
 def test_retry_after_is_honoured(app, client, admin, http_world, school_server):
     from adserver.extensions import db
-    from adserver.models import DeliveryJob
+    from adserver.models import Lead
     from adserver.services.delivery import deliver_job
 
     school_server.answer(Scripted(429, headers={"Retry-After": "120"}))
     lead_id = _submit(client, http_world)
     with app.app_context():
-        job = db.session.scalars(select(DeliveryJob).where(DeliveryJob.lead_id == lead_id)).one()
-        assert deliver_job(job.id) == "retry"
-        db.session.refresh(job)
+        assert deliver_job(lead_id) == "retry"
+        lead = db.session.get(Lead, lead_id)
         attempt_at = client.get(f"/v1/leads/{lead_id}", headers=admin).get_json()["attempts"][0]["at"]
         from datetime import datetime
 
-        waited = (job.next_attempt_at - datetime.fromisoformat(attempt_at)).total_seconds()
+        waited = (lead.next_attempt_at - datetime.fromisoformat(attempt_at)).total_seconds()
         assert waited >= 119
         # Not due yet: running due jobs does nothing.
-        assert deliver_job(job.id) is None
+        assert deliver_job(lead_id) is None
     assert len(school_server.received) == 1
 
 
@@ -160,20 +158,17 @@ def test_a_url_resolving_to_a_private_address_is_refused_at_send_time(app, clien
 
 def test_two_workers_never_send_the_same_lead_at_once(app, client, admin, http_world, school_server):
     from adserver.extensions import db
-    from adserver.models import DeliveryJob
     from adserver.services.delivery import deliver_job
 
     school_server.default = Scripted(200, delay_s=0.3)
     lead_id = _submit(client, http_world)
-    with app.app_context():
-        job_id = db.session.scalars(select(DeliveryJob.id).where(DeliveryJob.lead_id == lead_id)).one()
     outcomes: list[str | None] = []
     start = threading.Barrier(4)
 
     def worker() -> None:
         with app.app_context():
             start.wait()
-            outcomes.append(deliver_job(job_id))
+            outcomes.append(deliver_job(lead_id))
             db.session.remove()
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
@@ -189,7 +184,7 @@ def test_the_sweeper_resends_jobs_whose_message_was_lost(app, client, http_world
     from datetime import timedelta
 
     from adserver.extensions import db, redis_client
-    from adserver.models import DeliveryJob
+    from adserver.models import Lead
     from adserver.models.base import utcnow
     from adserver.services.delivery import OUTBOX_KEY, sweep_due_jobs
 
@@ -197,8 +192,8 @@ def test_the_sweeper_resends_jobs_whose_message_was_lost(app, client, http_world
     with app.app_context():
         redis_client.client.delete("leads", OUTBOX_KEY)  # the announcement and any message are lost
         assert sweep_due_jobs() == 0  # not overdue yet: its own message may still come
-        job = db.session.scalars(select(DeliveryJob).where(DeliveryJob.lead_id == lead_id)).one()
-        job.next_attempt_at = utcnow() - timedelta(minutes=1)
+        lead = db.session.get(Lead, lead_id)
+        lead.next_attempt_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
         assert sweep_due_jobs() == 1
         message = json.loads(redis_client.client.lrange("leads", 0, -1)[0])
@@ -210,30 +205,31 @@ def test_a_stuck_claim_is_swept_once_its_lease_lapses(app, client, http_world):
     from datetime import timedelta
 
     from adserver.extensions import db
-    from adserver.models import DeliveryJob
+    from adserver.models import Lead
     from adserver.models.base import utcnow
     from adserver.services.delivery import sweep_due_jobs
 
     lead_id = _submit(client, http_world)
     with app.app_context():
-        job = db.session.scalars(select(DeliveryJob).where(DeliveryJob.lead_id == lead_id)).one()
-        job.next_attempt_at = utcnow() - timedelta(minutes=5)
-        job.claimed_by = "a-worker-that-died"
-        job.claimed_until = utcnow() + timedelta(minutes=1)
+        lead = db.session.get(Lead, lead_id)
+        lead.next_attempt_at = utcnow() - timedelta(minutes=5)
+        lead.claimed_by = "a-worker-that-died"
+        lead.claimed_until = utcnow() + timedelta(minutes=1)
         db.session.commit()
         assert sweep_due_jobs() == 0
-        job.claimed_until = utcnow() - timedelta(seconds=1)
+        lead.claimed_until = utcnow() - timedelta(seconds=1)
         db.session.commit()
         assert sweep_due_jobs() == 1
 
 
 def test_a_pull_school_gets_no_delivery_job(app, client, world):
     from adserver.extensions import db
-    from adserver.models import DeliveryJob
+    from adserver.models import Lead
 
-    _submit(client, world)
+    lead_id = _submit(client, world)
     with app.app_context():
-        assert db.session.scalars(select(DeliveryJob)).all() == []
+        lead = db.session.get(Lead, lead_id)
+        assert (lead.delivery_state, lead.next_attempt_at) == (None, None)
 
 
 def test_backoff_starts_at_the_base_delay_grows_exponentially_and_respects_retry_after():

@@ -1,5 +1,6 @@
 """Intake's checks find their rows through their indexes: a duplicate check that scanned the
-school's recent leads instead made intake several times slower.
+school's recent leads instead made intake several times slower. The sweeper finds due jobs in
+the small partial index of pending ones, not by scanning every lead.
 
 SQLite only: its planner has no statistics, so its choice follows from the indexes alone
 (PostgreSQL picks by table size, and these tables are small in tests).
@@ -11,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from adserver import clock
 from adserver.extensions import db
+from adserver.services.delivery import due_jobs_query
 from adserver.services.leads import _usage_query
 
 
@@ -35,3 +38,13 @@ def test_duplicate_cap_and_budget_checks_use_their_indexes(app: Any, limits: tup
     assert "SCAN leads" not in plan
     if any(limits):
         assert "ix_leads_campaign_created (campaign_id=? AND created_at>?)" in plan
+
+
+def test_the_sweeper_reads_the_pending_jobs_index(app: Any) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the plan of SQLite's planner")
+        now = clock.now()
+        plan = _plan(str(due_jobs_query(now, now, 100).compile(dialect=db.engine.dialect)))
+    assert "ix_leads_delivery_due (next_attempt_at<?)" in plan
+    assert "SCAN leads" not in plan

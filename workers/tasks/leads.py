@@ -1,4 +1,4 @@
-"""Lead delivery tasks: deliver one job, and the sweeper that re-sends lost or stuck jobs."""
+"""Lead delivery tasks: deliver one lead (its delivery job), and the sweeper that re-sends lost or stuck jobs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from adserver.services import delivery
 
 
 @shared_task(name=delivery.DELIVER_TASK, ignore_result=True)
-def deliver(job_id: str) -> str | None:
-    """One delivery attempt; safe to run twice (the job row is claimed in the database)."""
-    return delivery.deliver_job(job_id)
+def deliver(lead_id: str) -> str | None:
+    """One delivery attempt; safe to run twice (the job is claimed in the lead's row)."""
+    return delivery.deliver_job(lead_id)
 
 
 @shared_task(name="adserver.leads.sweep", ignore_result=True)
