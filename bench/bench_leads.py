@@ -8,8 +8,9 @@ not pass/fail:
 (a) requests per second and latency of ``POST /v1/leads`` (every request a distinct visitor,
     an http_post school, so each lead writes its delivery job and announces it; no worker runs,
     so the relay's sending of tasks is not in this figure) and of a trivial Flask JSON endpoint,
-    both on gunicorn with the same settings, and their ratio; between them, the floor
-    (``bench/floor_apps.py``: the same body parsed and one SQLite transaction, nothing else);
+    both on gunicorn with the same settings, in three alternating rounds, and the median of the
+    rounds' ratios; between them, the floor (``bench/floor_apps.py``: the same body parsed and one
+    SQLite transaction, nothing else);
 (b) p50/p95 from the start of ``POST /v1/leads`` to the school server receiving the signed
     delivery, one lead at a time, with a Celery worker that has nothing else to do.
 """
@@ -50,9 +51,20 @@ ENV = {
 os.environ.update(ENV)
 os.environ.pop("REDIS_URL", None)  # the embedded Redis under INSTANCE_DIR
 
-from bench.common import BIN, LoadResult, free_port, generate_load, percentile, start_gunicorn, stop  # noqa: E402
+from bench.common import (  # noqa: E402
+    BIN,
+    Phase,
+    free_port,
+    measure_in_rounds,
+    percentile,
+    ratio,
+    start_gunicorn,
+    stop,
+)
 
 LATENCY_LEADS = 60
+# Intake and its baselines are measured in alternating rounds and compared round by round.
+ROUNDS = 3
 
 
 class SchoolReceipts:
@@ -152,28 +164,19 @@ def measure_intake(secret: str, token: str, consent: dict[str, Any], redis_socke
     def ping_request(n: int) -> tuple[str, str, bytes | None, dict[str, str]]:
         return "GET", "/ping", None, {}
 
-    floor_env = {"FLOOR_REDIS_SOCKET": str(redis_socket), "FLOOR_SQLITE": str(_TMP / "floor.db")}
-    figures: dict[str, LoadResult] = {}
     # The floor (bench/floor_apps.py) parses the same body and does one SQLite transaction, with none
     # of intake's logic.
-    for name, spec, factory in (("trivial GET /ping", "bench.trivial_app:app", ping_request),
-                                ("floor: 1 transaction", "bench.floor_apps:leads", floor_request),
-                                ("POST /v1/leads", "wsgi:app", lead_request)):  # fmt: skip
-        port = free_port()
-        process = start_gunicorn(spec, port, env={**ENV, **floor_env}, workers=2)
-        try:
-            generate_load(port, factory, duration_s=2.0)  # warm-up
-            result = generate_load(port, factory, duration_s=8.0)
-        finally:
-            stop(process)
-        figures[name] = result
-        print(f"  {name:<20} {result.summary()}", flush=True)
-    trivial = figures["trivial GET /ping"].rps
-    print(f"  floor : trivial = {figures['floor: 1 transaction'].rps / trivial:.2f}", flush=True)
-    ratio = figures["POST /v1/leads"].rps / trivial
-    intake_p99 = percentile(figures["POST /v1/leads"].latencies_ms, 99)
-    print(f"  intake : trivial = {ratio:.3f}  (target at least a third, 0.333; intake p99 {intake_p99:.1f} ms)",
-          flush=True)  # fmt: skip
+    phases = (Phase("trivial GET /ping", "bench.trivial_app:app", ping_request),
+              Phase("floor: 1 transaction", "bench.floor_apps:leads", floor_request),
+              Phase("POST /v1/leads", "wsgi:app", lead_request))  # fmt: skip
+    floor_env = {"FLOOR_REDIS_SOCKET": str(redis_socket), "FLOOR_SQLITE": str(_TMP / "floor.db")}
+    figures = measure_in_rounds(phases, rounds=ROUNDS, warmup_s=1.5, duration_s=5.0, env={**ENV, **floor_env})
+    trivial = figures["trivial GET /ping"]
+    print(f"  floor : trivial = {ratio(figures['floor: 1 transaction'], trivial)[0]:.2f}", flush=True)
+    intake, by_round = ratio(figures["POST /v1/leads"], trivial)
+    intake_p99 = percentile([lat for run in figures["POST /v1/leads"] for lat in run.latencies_ms], 99)
+    print(f"  intake : trivial = {intake:.3f}  (target at least a third, 0.333; rounds: "
+          f"{', '.join(f'{r:.3f}' for r in by_round)}; intake p99 {intake_p99:.1f} ms)", flush=True)  # fmt: skip
 
 
 def settle_backlog() -> int:
@@ -246,7 +249,8 @@ def main() -> int:
         stop(web)
         web = None
 
-        print("(a) requests per second through gunicorn (2 workers); every lead a new visitor:", flush=True)
+        print(f"(a) requests per second through gunicorn (2 workers), {ROUNDS} alternating rounds; every lead a new"
+              " visitor:", flush=True)  # fmt: skip
         measure_intake(secret, token, consent, settings.embedded_redis_socket)
 
         print("(b) time from POST /v1/leads to the school's receipt, idle worker (concurrency 2):", flush=True)

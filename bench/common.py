@@ -1,8 +1,11 @@
-"""Shared benchmark tools: a gunicorn launcher, a load generator and percentile maths.
+"""Shared benchmark tools: a gunicorn launcher, a load generator, alternating rounds and
+percentile maths.
 
 The load generator runs in separate processes (keep-alive off, as gunicorn's sync
 workers close each connection), so figures from one run are comparable with
-each other; compare ratios, not absolute numbers, across machines.
+each other; compare ratios, not absolute numbers, across machines. A shared
+machine's speed drifts by several percent within a minute, so endpoints that are
+compared are measured in alternating rounds and compared round by round.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import http.client
 import multiprocessing
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,13 +80,6 @@ class LoadResult:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
-
-    def summary(self) -> str:
-        lat = self.latencies_ms
-        return (
-            f"{self.rps:8.0f} req/s  p50 {percentile(lat, 50):6.2f} ms  p99 {percentile(lat, 99):6.2f} ms"
-            f"  ({self.requests} requests, {self.errors} errors)"
-        )
 
 
 RequestFactory = Callable[[int], tuple[str, str, bytes | None, dict[str, str]]]
@@ -147,3 +144,52 @@ def generate_load(
     elapsed = time.monotonic() - started
     latencies = [lat for result in results for lat in result[0]]
     return LoadResult(len(latencies), sum(result[1] for result in results), elapsed, latencies)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One endpoint to load: its name, the gunicorn app serving it, its requests, and what to do
+    before each of its rounds (``prepare``)."""
+
+    name: str
+    app_spec: str
+    factory: RequestFactory
+    prepare: Callable[[], None] = field(default=lambda: None)
+
+
+def measure_in_rounds(
+    phases: Sequence[Phase], *, rounds: int, warmup_s: float, duration_s: float, env: dict[str, str]
+) -> dict[str, list[LoadResult]]:
+    """Each phase once per round, each on a fresh gunicorn with 2 workers: a warm-up, then the
+    measured load. Prints a line per phase once every round is done."""
+    results: dict[str, list[LoadResult]] = {phase.name: [] for phase in phases}
+    for _ in range(rounds):
+        for phase in phases:
+            phase.prepare()
+            port = free_port()
+            process = start_gunicorn(phase.app_spec, port, env=env, workers=2)
+            try:
+                generate_load(port, phase.factory, duration_s=warmup_s)
+                results[phase.name].append(generate_load(port, phase.factory, duration_s=duration_s))
+            finally:
+                stop(process)
+    width = max(len(phase.name) for phase in phases)
+    for phase in phases:
+        print(f"  {phase.name:<{width}} {summarise(results[phase.name])}", flush=True)
+    return results
+
+
+def summarise(runs: Sequence[LoadResult]) -> str:
+    """The median round's requests per second, latency over every round, and each round's rate."""
+    latencies = [lat for run in runs for lat in run.latencies_ms]
+    rates = ", ".join(f"{run.rps:.0f}" for run in runs)
+    return (
+        f"{statistics.median(run.rps for run in runs):6.0f} req/s  p50 {percentile(latencies, 50):6.2f} ms"
+        f"  p99 {percentile(latencies, 99):6.2f} ms  (rounds: {rates}; {sum(run.errors for run in runs)} errors)"
+    )
+
+
+def ratio(runs: Sequence[LoadResult], baseline: Sequence[LoadResult]) -> tuple[float, list[float]]:
+    """The median of the round-by-round ratios of two phases' requests per second, and the ratios."""
+    ratios = [run.rps / base.rps for run, base in zip(runs, baseline, strict=True)]
+    return statistics.median(ratios), ratios
