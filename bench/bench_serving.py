@@ -218,8 +218,8 @@ def measure_http(app: Any, secret: str, rng: random.Random, redis_socket: Path) 
 
         return prepare
 
-    phases = (Phase("trivial GET /ping", "bench.trivial_app:app", ping_request, active(0)),
-              Phase("floor: 2 Redis trips", "bench.floor_apps:ads", floor_request, active(0)),
+    phases = (Phase("trivial GET /ping", "bench.trivial_app:app", ping_request),
+              Phase("floor: 2 Redis trips", "bench.floor_apps:ads", floor_request),
               Phase("GET /v1/ads, 0 active", "wsgi:app", ads_request, active(0)),
               Phase("GET /v1/ads", "wsgi:app", ads_request, active(1_000)))  # fmt: skip
     # The warm-up fills the key cache, the connection pools and the processes' caches of campaign values.
