@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,65 @@ def test_the_migrated_schema_matches_the_models(app):
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = compare_metadata(context, db.metadata)
     assert differences == []
+
+
+def _insert(connection: sqlite3.Connection, table: str, values: dict[str, object]) -> None:
+    """A row with the given values and a placeholder in every other NOT NULL column."""
+    placeholders = {"INTEGER": 0, "BOOLEAN": 0, "DATETIME": "2026-11-01 00:00:00.000000"}
+    row = dict(values)
+    for _cid, name, type_, not_null, _default, _pk in connection.execute(f"PRAGMA table_info({table})"):
+        if not_null and name not in row:
+            row[name] = placeholders.get(type_, "x")
+    connection.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                       list(row.values()))  # fmt: skip
+
+
+def test_migration_0003_moves_each_delivery_job_into_its_lead_and_back(tmp_path):
+    """Upgrading keeps every job's state, attempts, next attempt and claim; downgrading restores the
+    job rows (SQLite file of its own; the same SQL was checked on PostgreSQL)."""
+    from dataclasses import replace
+
+    from flask_migrate import downgrade, upgrade
+
+    from adserver import create_app
+    from adserver.extensions import db
+
+    path = tmp_path / "migrations.db"
+    app = create_app(replace(load_settings(), database_url=f"sqlite:///{path}"))
+    job = ("pending", 2, "2026-11-27 09:00:00.000000", "worker-1", "2026-11-27 09:01:00.000000")
+    with app.app_context():
+        upgrade(revision="0002")
+        db.engine.dispose()
+        with closing(sqlite3.connect(path)) as connection, connection:  # no foreign keys: no catalog needed
+            _insert(connection, "leads", {"id": "lead_00000000000000000000000001"})
+            _insert(connection, "leads", {"id": "lead_00000000000000000000000002"})  # a pull school's
+            _insert(
+                connection,
+                "delivery_jobs",
+                dict(
+                    zip(
+                        ("id", "lead_id", "state", "attempts", "next_attempt_at", "claimed_by", "claimed_until"),
+                        ("job_00000000000000000000000001", "lead_00000000000000000000000001", *job),
+                        strict=True,
+                    )
+                ),
+            )
+        upgrade()
+        db.engine.dispose()
+        with closing(sqlite3.connect(path)) as connection:
+            leads = connection.execute("SELECT id, delivery_state, attempt_count, next_attempt_at, claimed_by,"
+                                       " claimed_until FROM leads ORDER BY id").fetchall()  # fmt: skip
+            assert "delivery_jobs" not in {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        assert leads == [("lead_00000000000000000000000001", *job),
+                         ("lead_00000000000000000000000002", None, 0, None, None, None)]  # fmt: skip
+        downgrade(revision="0002")
+        db.engine.dispose()
+        with closing(sqlite3.connect(path)) as connection:
+            jobs = connection.execute("SELECT id, lead_id, state, attempts, next_attempt_at, claimed_by,"
+                                      " claimed_until FROM delivery_jobs").fetchall()  # fmt: skip
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(leads)")}
+    assert jobs == [("job_00000000000000000000000001", "lead_00000000000000000000000001", *job)]
+    assert "delivery_state" not in columns
 
 
 def test_openapi_describes_every_route_with_its_schemas(app, client):
