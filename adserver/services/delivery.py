@@ -32,6 +32,7 @@ import requests
 from flask import current_app
 from requests.adapters import HTTPAdapter
 from sqlalchemy import Select, or_, select, update
+from urllib3.exceptions import NewConnectionError
 
 from adserver import clock
 from adserver.crypto import decrypt
@@ -169,12 +170,12 @@ class RefusedUrl(Exception):
     """The delivery URL points at a private, loopback or reserved address and is not allow-listed."""
 
 
-def check_delivery_url(url: str, allowlist: frozenset[str]) -> str | None:
+def check_delivery_url(url: str, allowlist: frozenset[str]) -> list[str] | None:
     """Refuse URLs whose host resolves to a non-public address, unless the host is allow-listed.
 
     Checked at send time, so a name that later resolves to an internal address is caught. Returns the
-    address to connect to (the first answer; every answer was checked), or None for an allow-listed
-    host, which is connected to by name.
+    addresses to connect to (every answer, checked, in the resolver's order, without repeats), or None
+    for an allow-listed host, which is connected to by name.
     """
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
@@ -192,7 +193,7 @@ def check_delivery_url(url: str, allowlist: frozenset[str]) -> str | None:
         raise RefusedUrl("host does not resolve")
     if not all(address.is_global for address in addresses):
         raise RefusedUrl("host resolves to a private, loopback or reserved address")
-    return str(addresses[0])
+    return list(dict.fromkeys(str(address) for address in addresses))
 
 
 class _VettedAddressAdapter(HTTPAdapter):
@@ -253,6 +254,8 @@ class Answer:
     http_status: int | None
     error: str | None
     retry_after_s: float | None = None
+    # The connection was refused or the address unreachable, at once: nothing reached the school.
+    refused: bool = False
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -279,13 +282,21 @@ def classify(status: int, reason: str, retry_after: str | None) -> Answer:
     return Answer("rejected", status, f"HTTP {status}: {reason}".strip())
 
 
-def post_to_school(url: str, body: str, headers: dict[str, str], timeout_s: float, address: str | None) -> Answer:
-    """POST the lead to the school: to ``address``, vetted by ``check_delivery_url``, or by name when it
-    is None (an allow-listed host)."""
-    if address is None:
+def post_to_school(
+    url: str, body: str, headers: dict[str, str], timeout_s: float, addresses: list[str] | None
+) -> Answer:
+    """POST the lead to the school: to the addresses ``check_delivery_url`` vetted, the next one only when
+    the last refused the connection (nothing reached the school, and no time went by: a connect that
+    times out is not followed by another, so an attempt stays within its claim), or by name when
+    ``addresses`` is None (an allow-listed host)."""
+    if addresses is None:
         return _post(_http, url, body, headers, timeout_s)
-    with _new_session(address) as http:
-        return _post(http, url, body, headers, timeout_s)
+    for address in addresses:
+        with _new_session(address) as http:
+            answer = _post(http, url, body, headers, timeout_s)
+        if not answer.refused:
+            break
+    return answer
 
 
 def _post(http: requests.Session, url: str, body: str, headers: dict[str, str], timeout_s: float) -> Answer:
@@ -293,10 +304,10 @@ def _post(http: requests.Session, url: str, body: str, headers: dict[str, str], 
         response = http.post(
             url, data=body.encode(), headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
         )
-    except requests.Timeout:
-        return Answer("retry", None, "timeout")
     except requests.RequestException as exc:
-        return Answer("retry", None, f"connection error: {type(exc).__name__}")
+        if isinstance(exc, requests.Timeout):
+            return Answer("retry", None, "timeout")
+        return Answer("retry", None, f"connection error: {type(exc).__name__}", refused=_refused(exc))
     try:
         snippet = response.raw.read(4 * MAX_REASON_CHARS, decode_content=True)
     except Exception:
@@ -305,6 +316,12 @@ def _post(http: requests.Session, url: str, body: str, headers: dict[str, str], 
         response.close()
     reason = snippet.decode("utf-8", "replace")[:MAX_REASON_CHARS] or response.reason or ""
     return classify(response.status_code, reason, response.headers.get("Retry-After"))
+
+
+def _refused(exc: requests.RequestException) -> bool:
+    """Whether no connection could be made: refused or unreachable (urllib3's NewConnectionError)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 def retry_delay_s(attempt: int, base_s: float, retry_after_s: float | None) -> float:
@@ -438,12 +455,12 @@ def deliver_job(lead_id: str) -> str | None:
     started = clock.now()
     tick = time.perf_counter()
     try:
-        address = check_delivery_url(prepared.url, current_app.config["DELIVERY_URL_ALLOWLIST"])
+        addresses = check_delivery_url(prepared.url, current_app.config["DELIVERY_URL_ALLOWLIST"])
     except RefusedUrl as exc:
         # Final: retrying cannot make a private address public; the operator must change the URL.
         answer = Answer("rejected", None, f"delivery URL refused: {exc}")
     else:
-        answer = post_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s, address)
+        answer = post_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s, addresses)
     latency_ms = int((time.perf_counter() - tick) * 1000)
     delay = _record(claimant, prepared, answer, started, latency_ms)
     log.info(

@@ -21,14 +21,17 @@ import requests
 from tests.leads.conftest import SchoolServer, deliver_until_settled
 
 REAL_GETADDRINFO = socket.getaddrinfo
-# A public address the test's network routes to the local school server (see Resolver).
+# Public addresses as the test's network routes them (see Resolver): two to the local school server,
+# one to 127.0.0.2, where nothing listens.
 PUBLIC = "93.184.216.34"
+PUBLIC_TOO = "93.184.216.35"
+DOWN = "93.184.216.36"
 
 
 class Resolver:
     """``socket.getaddrinfo`` with a few names of the test's own: each name gives its lists of answers
-    one lookup after another (the last list from then on); PUBLIC leads to 127.0.0.1, where the school
-    server listens; anything else goes to the OS resolver."""
+    one lookup after another (the last list from then on); PUBLIC and PUBLIC_TOO lead to 127.0.0.1,
+    where the school server listens, DOWN to 127.0.0.2; anything else goes to the OS resolver."""
 
     def __init__(self, names: dict[str, list[list[str]]]) -> None:
         self.names = names
@@ -39,8 +42,7 @@ class Resolver:
             self.lookups[host] += 1
             answers = self.names[host][min(self.lookups[host], len(self.names[host])) - 1]
             return [info for address in answers for info in REAL_GETADDRINFO(address, port, *args, **kwargs)]
-        if host == PUBLIC:
-            host = "127.0.0.1"
+        host = {PUBLIC: "127.0.0.1", PUBLIC_TOO: "127.0.0.1", DOWN: "127.0.0.2"}.get(host, host)
         return REAL_GETADDRINFO(host, port, *args, **kwargs)
 
 
@@ -90,6 +92,39 @@ def test_a_name_that_rebinds_after_the_check_is_still_posted_to_the_checked_addr
     assert received.headers["host"] == f"crm.rebinding.test:{school_server.port}"
     assert received.headers["user-agent"] == "adserver-lead-delivery/1"
     assert received.headers["webhook-id"] == lead_id
+
+
+def test_when_a_vetted_address_refuses_the_connection_the_next_one_gets_the_lead(
+    app, client, admin, make_world, school_server, monkeypatch
+):
+    world = make_world({"method": "http_post", "url": f"http://crm.two.test:{school_server.port}/leads"})
+    lead_id = _submit(client, world)
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver({"crm.two.test": [[DOWN, PUBLIC]]}))
+
+    lead = deliver_until_settled(app, client, admin, lead_id)
+
+    assert lead["status"] == "delivered", lead["attempts"]
+    assert [(a["number"], a["outcome"]) for a in lead["attempts"]] == [(1, "delivered")]
+    assert len(school_server.received) == 1
+
+
+def test_a_send_that_times_out_after_connecting_is_not_repeated_to_the_next_address(
+    app, client, admin, make_world, school_server, monkeypatch
+):
+    from tests.leads.conftest import Scripted
+
+    school_server.answer(Scripted(200, delay_s=3))  # the school may have the lead: no second copy now
+    world = make_world({"method": "http_post", "url": f"http://crm.slow.test:{school_server.port}/leads",
+                        "timeout_s": 1})  # fmt: skip
+    lead_id = _submit(client, world)
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver({"crm.slow.test": [[PUBLIC, PUBLIC_TOO]]}))
+
+    with app.app_context():
+        from adserver.services.delivery import deliver_job
+
+        assert deliver_job(lead_id) == "retry"
+    assert len(school_server.received) == 1
+    assert client.get(f"/v1/leads/{lead_id}", headers=admin).get_json()["attempts"][0]["error"] == "timeout"
 
 
 def test_an_allow_listed_host_is_connected_to_by_name(app, client, admin, http_world, school_server):
