@@ -9,7 +9,9 @@ tables and an empty Redis database.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,11 @@ from sqlalchemy.exc import OperationalError
 
 ADMIN_KEY = "sk_test_admin_0123456789abcdef"
 _TMP = Path(tempfile.mkdtemp(prefix="adserver-tests-"))
+
+
+# The session's folder (SQLite file, embedded Redis socket, instance files) goes with the process: atexit
+# handlers run last-registered first, so this one runs after those registered later (the batchers' flush).
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
 def _test_database_url() -> tuple[str, str | None]:

@@ -44,9 +44,10 @@ def _insert(connection: sqlite3.Connection, table: str, values: dict[str, object
                        list(row.values()))  # fmt: skip
 
 
-def test_migration_0003_moves_each_delivery_job_into_its_lead_and_back(tmp_path):
+def test_migration_0003_moves_each_delivery_job_into_its_lead_and_back(app, tmp_path):
     """Upgrading keeps every job's state, attempts, next attempt and claim; downgrading restores the
-    job rows (SQLite file of its own; the same SQL was checked on PostgreSQL)."""
+    job rows (SQLite file of its own; the same SQL was checked on PostgreSQL). ``app`` is the session's,
+    which owns the embedded Redis the app made here shares."""
     from dataclasses import replace
 
     from flask_migrate import downgrade, upgrade
