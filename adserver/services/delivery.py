@@ -304,9 +304,9 @@ def _post(http: requests.Session, url: str, body: str, headers: dict[str, str], 
         response = http.post(
             url, data=body.encode(), headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
         )
+    except requests.Timeout:
+        return Answer("retry", None, "timeout")
     except requests.RequestException as exc:
-        if isinstance(exc, requests.Timeout):
-            return Answer("retry", None, "timeout")
         return Answer("retry", None, f"connection error: {type(exc).__name__}", refused=_refused(exc))
     try:
         snippet = response.raw.read(4 * MAX_REASON_CHARS, decode_content=True)

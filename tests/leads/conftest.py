@@ -211,16 +211,14 @@ def deliver_until_settled(app: Flask, client, admin, lead_id: str, timeout_s: fl
     from adserver.extensions import db
     from adserver.services.delivery import run_due_jobs
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def settled() -> dict[str, Any] | None:
         with app.app_context():
             run_due_jobs()
             db.session.remove()
         lead = lead_status(client, admin, lead_id)
-        if lead["status"] != "accepted":
-            return lead
-        time.sleep(0.05)
-    raise AssertionError(f"lead {lead_id} was not settled in {timeout_s} s")
+        return lead if lead["status"] != "accepted" else None
+
+    return dict(wait_for(settled, timeout_s, what=f"lead {lead_id} to settle"))
 
 
 def wait_for(
