@@ -6,8 +6,8 @@ trivial endpoint to a floor is what the stack itself costs.
 * ``ads``: ``GET /floor/ads``: the two Redis round trips of an ad request (a read of about 40
   counters and a visitor's frequency; one script recording five impressions) and a 4 KB answer.
 * ``leads``: ``POST /floor/leads``: parse a JSON body, one SQLite transaction (a read, a duplicate
-  lookup, two inserts), a 201 answer. Intake's Redis call carries many leads (``adserver.batching``),
-  so the floor has none.
+  lookup, one insert: a lead carries its delivery job in its row), a 201 answer. Intake's Redis call
+  carries many leads (``adserver.batching``), so the floor has none.
 
 ``FLOOR_REDIS_SOCKET`` names the Redis Unix socket, ``FLOOR_SQLITE`` the SQLite file (``leads`` only).
 """
@@ -56,9 +56,8 @@ def _connection() -> sqlite3.Connection:
         _db.execute("PRAGMA synchronous=NORMAL")
         _db.execute("CREATE TABLE IF NOT EXISTS schools (id INTEGER PRIMARY KEY, name TEXT)")
         _db.execute("INSERT OR IGNORE INTO schools VALUES (1, 'Floor')")
-        _db.execute("CREATE TABLE IF NOT EXISTS leads (id TEXT PRIMARY KEY, email TEXT, body TEXT)")
+        _db.execute("CREATE TABLE IF NOT EXISTS leads (id TEXT PRIMARY KEY, email TEXT, body TEXT, job TEXT)")
         _db.execute("CREATE INDEX IF NOT EXISTS leads_email ON leads (email)")
-        _db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, lead_id TEXT)")
     return _db
 
 
@@ -70,7 +69,6 @@ def floor_leads() -> Response:
     db.execute("BEGIN IMMEDIATE")
     db.execute("SELECT * FROM schools WHERE id = 1").fetchone()
     db.execute("SELECT id FROM leads WHERE email = ? LIMIT 1", (data["email"],)).fetchone()
-    db.execute("INSERT INTO leads VALUES (?, ?, ?)", (lead_id, data["email"], json.dumps(data)))
-    db.execute("INSERT INTO jobs VALUES (?, ?)", (uuid.uuid4().hex, lead_id))
+    db.execute("INSERT INTO leads VALUES (?, ?, ?, 'pending')", (lead_id, data["email"], json.dumps(data)))
     db.execute("COMMIT")
     return Response(json.dumps({"id": lead_id, "status": "accepted"}), status=201, mimetype="application/json")
