@@ -14,8 +14,8 @@ from adserver.cli import register_commands
 from adserver.errors import register_error_handlers
 from adserver.extensions import celery_init_app, init_db, redis_client
 from adserver.logs import configure_logging, init_request_ids
-from adserver.services import index as campaign_index
-from adserver.services import leads
+from adserver.services.leads import intake
+from adserver.services.serving import index as campaign_index
 from config.settings import ROOT, Settings, load_settings
 
 
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_cors(app)
     register_error_handlers(app)
     campaign_index.init_app(app)
-    leads.init_app(app)
+    intake.init_app(app)
     register_blueprints(app)
     register_commands(app)
     geo.warm()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from adserver.extensions import db
 from adserver.models import Publisher, School
 from adserver.schemas.catalog import AdIn, CampaignIn, PublisherIn, SchoolIn
-from adserver.services import catalog
+from adserver.services.catalog import campaigns, publishers, schools
 from adserver.validation import parse_model
 
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -173,7 +173,7 @@ def seed_demo_catalog() -> Iterator[str]:
         if db.session.scalar(select(School.id).where(School.name == name)):
             yield f"school exists: {name}"
             continue
-        school, _ = catalog.create_school(parse_model(SchoolIn, entry["school"]))
+        school, _ = schools.create_school(parse_model(SchoolIn, entry["school"]))
         campaign_data = {
             "school_id": school.id,
             "status": "active",
@@ -181,14 +181,14 @@ def seed_demo_catalog() -> Iterator[str]:
             "program_ids": [program.id for program in school.programs],
             **entry["campaign"],
         }
-        campaign = catalog.create_campaign(parse_model(CampaignIn, campaign_data))
-        catalog.create_ad(campaign, parse_model(AdIn, entry["ad"]))
+        campaign = campaigns.create_campaign(parse_model(CampaignIn, campaign_data))
+        campaigns.create_ad(campaign, parse_model(AdIn, entry["ad"]))
         yield f"school created: {name} ({school.id})"
 
     if db.session.scalar(select(Publisher.id).where(Publisher.name == DEMO_PUBLISHER["name"])):
         yield f"publisher exists: {DEMO_PUBLISHER['name']}"
     else:
-        publisher, publishable, secret = catalog.create_publisher(parse_model(PublisherIn, DEMO_PUBLISHER))
+        publisher, publishable, secret = publishers.create_publisher(parse_model(PublisherIn, DEMO_PUBLISHER))
         yield f"publisher created: {publisher.name} ({publisher.id})"
         yield f"  publishable key: {publishable}"
         yield f"  secret key:      {secret}"

@@ -1,4 +1,5 @@
-"""Validating data against a pydantic model, turning failures into one field-level 422."""
+"""Validating data against a pydantic model, turning failures into one field-level 422, and merging
+PATCH bodies into the object they change."""
 
 from __future__ import annotations
 
@@ -26,3 +27,15 @@ def parse_model(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(errors_to_fields(exc)) from None
+
+
+def merge_patch(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH body merged into the current object: objects merge key by key; everything else
+    (lists included) is replaced."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patch(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

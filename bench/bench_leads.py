@@ -132,7 +132,7 @@ def build_world(port: int, school_url: str) -> tuple[str, str, dict[str, Any]]:
 
     from adserver import create_app
     from adserver.ids import new_id
-    from adserver.services.tokens import make_lead_token
+    from adserver.services.serving.tokens import make_lead_token
 
     with create_app().app_context():
         token = make_lead_token(new_id("imp"), ad["id"], campaign["id"], school["id"], publisher["id"])
@@ -198,7 +198,7 @@ def queued_messages() -> int:
     """Delivery messages and job announcements still waiting for the worker and its relay."""
     from adserver import create_app
     from adserver.extensions import redis_client
-    from adserver.services.delivery import OUTBOX_KEY
+    from adserver.services.leads.delivery import OUTBOX_KEY
 
     with create_app().app_context():
         return int(redis_client.client.llen("leads")) + int(redis_client.client.llen(OUTBOX_KEY))

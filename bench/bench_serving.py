@@ -161,7 +161,7 @@ def request_params(rng: random.Random, zips: list[tuple[str, str, float, float]]
 
 def measure_decisions(app: Any, rng: random.Random) -> dict[int, tuple[float, float, float]]:
     from adserver.geo import resolve_postal_code
-    from adserver.services.serving import AdRequest, decide_ads
+    from adserver.services.serving.decisions import AdRequest, decide_ads
 
     zips = _zip_codes()
     holder = app.extensions["campaign_index"]

@@ -18,6 +18,6 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     """Build the worker's campaign index before it accepts requests, not on its first request."""
     app = worker.wsgi
     if "campaign_index" in getattr(app, "extensions", {}):
-        from adserver.services.index import warm_up
+        from adserver.services.serving.index import warm_up
 
         warm_up(app)

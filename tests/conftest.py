@@ -124,7 +124,7 @@ def clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     from adserver.auth import clear_key_cache
     from adserver.extensions import db, redis_client
     from adserver.models import Base
-    from adserver.services.leads import ACCEPTED_LEADS
+    from adserver.services.leads.intake import ACCEPTED_LEADS
 
     app.extensions[ACCEPTED_LEADS].flush()  # a lead's counts from the test before must not land in this one
     with app.app_context():

@@ -1,7 +1,7 @@
 """The Celery app: ``celery -A workers worker`` and ``celery -A workers beat``.
 
 Each worker also runs the outbox relay, a thread that turns intake's announcements of new
-delivery jobs into delivery tasks (see ``adserver.services.delivery.relay_announced_jobs``).
+delivery jobs into delivery tasks (see ``adserver.services.leads.delivery.relay_announced_jobs``).
 """
 
 import logging
@@ -11,7 +11,7 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 
 from adserver import create_app
-from adserver.services import delivery
+from adserver.services.leads import delivery
 
 flask_app = create_app()
 app = flask_app.extensions["celery"]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from adserver.api.endpoint import endpoint
 from adserver.auth import Principal
 from adserver.errors import ApiError
+from adserver.extensions import db
 from adserver.models import Ad, Campaign, Publisher, School
 from adserver.pagination import paginate
 from adserver.schemas.catalog import (
@@ -29,7 +30,7 @@ from adserver.schemas.catalog import (
     SchoolOut,
 )
 from adserver.schemas.common import Page, PageQuery
-from adserver.services import catalog
+from adserver.services.catalog import campaigns, publishers, schools
 from adserver.taxonomy import INTERESTS
 
 bp = Blueprint("catalog", __name__)
@@ -38,16 +39,24 @@ ADMIN = ("admin",)
 READERS = ("admin", "school")
 
 
+def get_or_404(model: type[Any], object_id: str, what: str) -> Any:
+    well_formed = len(object_id) <= 40 and object_id.isprintable()
+    found = db.session.get(model, object_id) if well_formed else None
+    if found is None:
+        raise ApiError(404, "not_found", f"No such {what}.")
+    return found
+
+
 def _visible_school(principal: Principal, school_id: str) -> School:
     """A school key sees only its own school; anything else is a 404, never a hint it exists."""
     if principal.role == "school" and principal.school_id != school_id:
         raise ApiError(404, "not_found", "No such school.")
-    school: School = catalog.get_or_404(School, school_id, "school")
+    school: School = get_or_404(School, school_id, "school")
     return school
 
 
 def _visible_campaign(principal: Principal, campaign_id: str) -> Campaign:
-    campaign: Campaign = catalog.get_or_404(Campaign, campaign_id, "campaign")
+    campaign: Campaign = get_or_404(Campaign, campaign_id, "campaign")
     if principal.role == "school" and principal.school_id != campaign.school_id:
         raise ApiError(404, "not_found", "No such campaign.")
     return campaign
@@ -70,8 +79,8 @@ def list_interests() -> InterestList:
           response=SchoolOut, status=201, errors=(400, 401, 403, 422))  # fmt: skip
 def create_school(principal: Principal, body: SchoolIn) -> SchoolOut:
     """The answer carries `delivery.secret`, the whsec_ signing secret, shown only here."""
-    school, signing_secret = catalog.create_school(body)
-    return catalog.school_out(school, signing_secret)
+    school, signing_secret = schools.create_school(body)
+    return schools.school_out(school, signing_secret)
 
 
 @endpoint(bp, "GET", "/v1/schools", summary="List schools", roles=READERS, query=SchoolListQuery,
@@ -81,13 +90,13 @@ def list_schools(principal: Principal, query: SchoolListQuery) -> Page[SchoolOut
     if principal.role == "school":
         stmt = stmt.where(School.id == principal.school_id)
     rows, next_cursor = paginate(stmt, School.id, query.limit, query.cursor)
-    return Page[SchoolOut](data=[catalog.school_out(s) for s in rows], next_cursor=next_cursor)
+    return Page[SchoolOut](data=[schools.school_out(s) for s in rows], next_cursor=next_cursor)
 
 
 @endpoint(bp, "GET", "/v1/schools/<school_id>", summary="Get a school", roles=READERS,
           response=SchoolOut, errors=(401, 403, 404))  # fmt: skip
 def get_school(principal: Principal, school_id: str) -> SchoolOut:
-    return catalog.school_out(_visible_school(principal, school_id))
+    return schools.school_out(_visible_school(principal, school_id))
 
 
 @endpoint(bp, "PATCH", "/v1/schools/<school_id>", summary="Update a school", roles=ADMIN, body=SchoolIn,
@@ -95,16 +104,16 @@ def get_school(principal: Principal, school_id: str) -> SchoolOut:
 def update_school(principal: Principal, school_id: str, body: dict[str, Any]) -> SchoolOut:
     """Send only the fields to change. `campuses` replaces the campus list; `programs` entries
     with an `id` update that program, entries without one add a program."""
-    school = catalog.get_or_404(School, school_id, "school")
-    return catalog.school_out(catalog.update_school(school, body))
+    school = get_or_404(School, school_id, "school")
+    return schools.school_out(schools.update_school(school, body))
 
 
 @endpoint(bp, "POST", "/v1/schools/<school_id>/keys", summary="Create a secret key for a school",
           roles=ADMIN, response=KeyOut, status=201, errors=(401, 403, 404))  # fmt: skip
 def create_school_key(principal: Principal, school_id: str) -> KeyOut:
     """The key is shown once; only its hash is kept."""
-    school = catalog.get_or_404(School, school_id, "school")
-    key_id, secret = catalog.issue_school_key(school)
+    school = get_or_404(School, school_id, "school")
+    key_id, secret = schools.issue_school_key(school)
     return KeyOut(id=key_id, secret_key=secret)
 
 
@@ -114,7 +123,7 @@ def create_school_key(principal: Principal, school_id: str) -> KeyOut:
 @endpoint(bp, "POST", "/v1/campaigns", summary="Create a campaign", roles=ADMIN, body=CampaignIn,
           response=CampaignOut, status=201, errors=(400, 401, 403, 422))  # fmt: skip
 def create_campaign(principal: Principal, body: CampaignIn) -> CampaignOut:
-    return catalog.campaign_out(catalog.create_campaign(body))
+    return campaigns.campaign_out(campaigns.create_campaign(body))
 
 
 @endpoint(bp, "GET", "/v1/campaigns", summary="List campaigns", roles=READERS, query=CampaignListQuery,
@@ -128,21 +137,21 @@ def list_campaigns(principal: Principal, query: CampaignListQuery) -> Page[Campa
     if query.status:
         stmt = stmt.where(Campaign.status == query.status)
     rows, next_cursor = paginate(stmt, Campaign.id, query.limit, query.cursor)
-    return Page[CampaignOut](data=[catalog.campaign_out(c) for c in rows], next_cursor=next_cursor)
+    return Page[CampaignOut](data=[campaigns.campaign_out(c) for c in rows], next_cursor=next_cursor)
 
 
 @endpoint(bp, "GET", "/v1/campaigns/<campaign_id>", summary="Get a campaign", roles=READERS,
           response=CampaignOut, errors=(401, 403, 404))  # fmt: skip
 def get_campaign(principal: Principal, campaign_id: str) -> CampaignOut:
-    return catalog.campaign_out(_visible_campaign(principal, campaign_id))
+    return campaigns.campaign_out(_visible_campaign(principal, campaign_id))
 
 
 @endpoint(bp, "PATCH", "/v1/campaigns/<campaign_id>", summary="Update a campaign", roles=ADMIN,
           body=CampaignIn, partial=True, response=CampaignOut, errors=(400, 401, 403, 404, 422))  # fmt: skip
 def update_campaign(principal: Principal, campaign_id: str, body: dict[str, Any]) -> CampaignOut:
     """Send only what changes, e.g. `{"status": "paused"}`; nested objects merge field by field."""
-    campaign = catalog.get_or_404(Campaign, campaign_id, "campaign")
-    return catalog.campaign_out(catalog.update_campaign(campaign, body))
+    campaign = get_or_404(Campaign, campaign_id, "campaign")
+    return campaigns.campaign_out(campaigns.update_campaign(campaign, body))
 
 
 # ---- ads -----------------------------------------------------------------
@@ -151,8 +160,8 @@ def update_campaign(principal: Principal, campaign_id: str, body: dict[str, Any]
 @endpoint(bp, "POST", "/v1/campaigns/<campaign_id>/ads", summary="Create an ad", roles=ADMIN, body=AdIn,
           response=AdOut, status=201, errors=(400, 401, 403, 404, 422))  # fmt: skip
 def create_ad(principal: Principal, campaign_id: str, body: AdIn) -> AdOut:
-    campaign = catalog.get_or_404(Campaign, campaign_id, "campaign")
-    return catalog.ad_out(catalog.create_ad(campaign, body))
+    campaign = get_or_404(Campaign, campaign_id, "campaign")
+    return campaigns.ad_out(campaigns.create_ad(campaign, body))
 
 
 @endpoint(bp, "GET", "/v1/campaigns/<campaign_id>/ads", summary="List a campaign's ads", roles=READERS,
@@ -161,12 +170,12 @@ def list_ads(principal: Principal, campaign_id: str, query: PageQuery) -> Page[A
     campaign = _visible_campaign(principal, campaign_id)
     stmt = select(Ad).where(Ad.campaign_id == campaign.id)
     rows, next_cursor = paginate(stmt, Ad.id, query.limit, query.cursor)
-    return Page[AdOut](data=[catalog.ad_out(ad) for ad in rows], next_cursor=next_cursor)
+    return Page[AdOut](data=[campaigns.ad_out(ad) for ad in rows], next_cursor=next_cursor)
 
 
 def _visible_ad(principal: Principal, campaign_id: str, ad_id: str) -> Ad:
     campaign = _visible_campaign(principal, campaign_id)
-    ad: Ad = catalog.get_or_404(Ad, ad_id, "ad")
+    ad: Ad = get_or_404(Ad, ad_id, "ad")
     if ad.campaign_id != campaign.id:
         raise ApiError(404, "not_found", "No such ad.")
     return ad
@@ -175,13 +184,13 @@ def _visible_ad(principal: Principal, campaign_id: str, ad_id: str) -> Ad:
 @endpoint(bp, "GET", "/v1/campaigns/<campaign_id>/ads/<ad_id>", summary="Get an ad", roles=READERS,
           response=AdOut, errors=(401, 403, 404))  # fmt: skip
 def get_ad(principal: Principal, campaign_id: str, ad_id: str) -> AdOut:
-    return catalog.ad_out(_visible_ad(principal, campaign_id, ad_id))
+    return campaigns.ad_out(_visible_ad(principal, campaign_id, ad_id))
 
 
 @endpoint(bp, "PATCH", "/v1/campaigns/<campaign_id>/ads/<ad_id>", summary="Update an ad", roles=ADMIN,
           body=AdIn, partial=True, response=AdOut, errors=(400, 401, 403, 404, 422))  # fmt: skip
 def update_ad(principal: Principal, campaign_id: str, ad_id: str, body: dict[str, Any]) -> AdOut:
-    return catalog.ad_out(catalog.update_ad(_visible_ad(principal, campaign_id, ad_id), body))
+    return campaigns.ad_out(campaigns.update_ad(_visible_ad(principal, campaign_id, ad_id), body))
 
 
 # ---- publishers ----------------------------------------------------------
@@ -192,7 +201,7 @@ def update_ad(principal: Principal, campaign_id: str, ad_id: str, body: dict[str
 def create_publisher(principal: Principal, body: PublisherIn) -> PublisherCreatedOut:
     """Returns a publishable key (`pk_`, for browsers on the listed domains) and a secret key
     (`sk_`, for servers); both are shown only here."""
-    publisher, publishable, secret = catalog.create_publisher(body)
+    publisher, publishable, secret = publishers.create_publisher(body)
     return PublisherCreatedOut.model_validate(
         {**PublisherOut.model_validate(publisher).model_dump(), "publishable_key": publishable, "secret_key": secret}
     )
@@ -213,11 +222,11 @@ def list_publishers(principal: Principal, query: PageQuery) -> Page[PublisherOut
 def get_publisher(principal: Principal, publisher_id: str) -> PublisherOut:
     if principal.role == "publisher" and principal.publisher_id != publisher_id:
         raise ApiError(404, "not_found", "No such publisher.")
-    return PublisherOut.model_validate(catalog.get_or_404(Publisher, publisher_id, "publisher"))
+    return PublisherOut.model_validate(get_or_404(Publisher, publisher_id, "publisher"))
 
 
 @endpoint(bp, "PATCH", "/v1/publishers/<publisher_id>", summary="Update a publisher", roles=ADMIN,
           body=PublisherIn, partial=True, response=PublisherOut, errors=(400, 401, 403, 404, 422))  # fmt: skip
 def update_publisher(principal: Principal, publisher_id: str, body: dict[str, Any]) -> PublisherOut:
-    publisher = catalog.get_or_404(Publisher, publisher_id, "publisher")
-    return PublisherOut.model_validate(catalog.update_publisher(publisher, body))
+    publisher = get_or_404(Publisher, publisher_id, "publisher")
+    return PublisherOut.model_validate(publishers.update_publisher(publisher, body))

@@ -15,9 +15,9 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel
 
+from adserver.api import idempotency
 from adserver.auth import Principal, authenticate
 from adserver.errors import ApiError
-from adserver.services import idempotency
 from adserver.validation import parse_model
 
 PUBLIC: tuple[str, ...] = ()

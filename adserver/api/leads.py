@@ -9,7 +9,7 @@ from adserver.auth import Principal
 from adserver.errors import ApiError
 from adserver.schemas.common import Page
 from adserver.schemas.leads import LeadCreatedOut, LeadDetailOut, LeadFeedQuery, LeadIn, LeadOut, ReturnIn
-from adserver.services import feed, leads
+from adserver.services.leads import feed, intake, returns
 
 bp = Blueprint("leads", __name__)
 
@@ -34,12 +34,12 @@ def submit_lead(principal: Principal, body: LeadIn) -> LeadCreatedOut:
     """Stores the lead, its consent record and its delivery job before answering. Failures:
     422 `validation_error` (with `fields`), 422 `not_eligible` (the failed rule in `fields`),
     409 `duplicate_lead`, 409 `cap_reached` (a lead cap or a CPL budget), 410 `token_expired`."""
-    submitter = leads.Submitter(
+    submitter = intake.Submitter(
         publisher_id=principal.publisher_id,
         ip=request.remote_addr or "",
         user_agent=request.user_agent.string or None,
     )
-    return LeadCreatedOut(id=leads.submit_lead(body, submitter), status="accepted")
+    return LeadCreatedOut(id=intake.submit_lead(body, submitter), status="accepted")
 
 
 @endpoint(bp, "GET", "/v1/leads/<lead_id>", summary="Get a lead", roles=("admin", "school", "publisher"),
@@ -78,4 +78,4 @@ def list_leads(principal: Principal, query: LeadFeedQuery) -> Page[LeadOut] | Re
 def return_lead(principal: Principal, lead_id: str, body: ReturnIn) -> LeadDetailOut:
     """Within 30 days of delivery; a returned lead is not billed."""
     lead = feed.visible_lead(principal, lead_id)
-    return feed.lead_detail(leads.return_lead(lead, body.reason))
+    return feed.lead_detail(returns.return_lead(lead, body.reason))

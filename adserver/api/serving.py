@@ -20,9 +20,9 @@ from adserver.schemas.serving import (
     SchoolBriefOut,
     ServedAdOut,
 )
-from adserver.services import serving, tracking
-from adserver.services.bots import is_declared_bot, is_prefetch
-from adserver.services.serving import AdRequest, ServedAd
+from adserver.services.serving import clicks, decisions
+from adserver.services.serving.bots import is_declared_bot, is_prefetch
+from adserver.services.serving.decisions import AdRequest, ServedAd
 
 bp = Blueprint("serving", __name__)
 
@@ -93,7 +93,7 @@ def get_ads(principal: Principal, query: AdsQuery) -> AdsResponse:
     422 `invalid_postal_code`; no match is 200 with `count: 0`."""
     location = _location(query)
     ad_request = _ad_request(query, location, principal.publisher_id)
-    served = serving.decide_ads(ad_request)
+    served = decisions.decide_ads(ad_request)
     return AdsResponse(
         request_id=ad_request.request_id,
         location=_location_out(location),
@@ -109,7 +109,7 @@ def explain_ads(principal: Principal, query: ExplainQuery) -> ExplainResponse:
     `degree_level`, `modality`, `country`, `region`, `postal_code`, `radius`, `publisher`, `budget`,
     `lead_cap`, `frequency_cap`, `pacing`) or, when eligible, its score. Counts no impression."""
     location = _location(query)
-    explained = serving.explain(_ad_request(query, location, query.publisher_id))
+    explained = decisions.explain(_ad_request(query, location, query.publisher_id))
     return ExplainResponse(
         location=_location_out(location),
         campaigns=[
@@ -131,7 +131,7 @@ def click(token: str) -> Response:
     """Redirects to the landing page with `utm_source` (the publisher) and `utm_medium=referral`.
     One click is counted per impression; repeats, declared bots, prefetches and links older than
     24 hours are redirected but not counted. A tampered link is 404."""
-    outcome = tracking.record_click(
+    outcome = clicks.record_click(
         token,
         is_bot=is_declared_bot(request.headers.get("User-Agent", "")),
         is_prefetch=is_prefetch(request.headers),

@@ -152,7 +152,7 @@ class LeadWorld:
 
     def token(self, campaign: dict[str, Any] | None = None, publisher_id: str | None = "") -> str:
         from adserver.ids import new_id
-        from adserver.services.tokens import make_lead_token
+        from adserver.services.serving.tokens import make_lead_token
 
         campaign = campaign or self.campaign
         ad_id = campaign["ad"]["id"] if "ad" in campaign else new_id("ad")
@@ -209,7 +209,7 @@ def lead_status(client, admin, lead_id: str) -> dict[str, Any]:
 def deliver_until_settled(app: Flask, client, admin, lead_id: str, timeout_s: float = 20.0) -> dict[str, Any]:
     """Run due delivery jobs in this process until the lead leaves `accepted`, polling with a deadline."""
     from adserver.extensions import db
-    from adserver.services.delivery import run_due_jobs
+    from adserver.services.leads.delivery import run_due_jobs
 
     def settled() -> dict[str, Any] | None:
         with app.app_context():

@@ -68,7 +68,7 @@ def test_a_host_name_resolving_to_loopback_is_refused_and_never_contacted(app, c
 
 @pytest.mark.parametrize("answers", [["10.20.30.40"], ["169.254.169.254"], [PUBLIC, "192.168.1.10"]])
 def test_a_host_name_with_any_private_answer_is_refused(monkeypatch, answers):
-    from adserver.services.delivery import RefusedUrl, check_delivery_url
+    from adserver.services.leads.school_endpoint import RefusedUrl, check_delivery_url
 
     monkeypatch.setattr(socket, "getaddrinfo", Resolver({"crm.school.test": [answers]}))
     with pytest.raises(RefusedUrl, match="private, loopback or reserved"):
@@ -120,7 +120,7 @@ def test_a_send_that_times_out_after_connecting_is_not_repeated_to_the_next_addr
     monkeypatch.setattr(socket, "getaddrinfo", Resolver({"crm.slow.test": [[PUBLIC, PUBLIC_TOO]]}))
 
     with app.app_context():
-        from adserver.services.delivery import deliver_job
+        from adserver.services.leads.delivery import deliver_job
 
         assert deliver_job(lead_id) == "retry"
     assert len(school_server.received) == 1
@@ -128,7 +128,7 @@ def test_a_send_that_times_out_after_connecting_is_not_repeated_to_the_next_addr
 
 
 def test_an_allow_listed_host_is_connected_to_by_name(app, client, admin, http_world, school_server):
-    from adserver.services.delivery import check_delivery_url
+    from adserver.services.leads.school_endpoint import check_delivery_url
 
     assert check_delivery_url(school_server.url, app.config["DELIVERY_URL_ALLOWLIST"]) is None
     lead = deliver_until_settled(app, client, admin, _submit(client, http_world))
@@ -208,7 +208,7 @@ def tls_school(tmp_path: Path) -> Iterator[tuple[TlsSchool, Path]]:
 
 
 def test_tls_to_a_vetted_address_names_the_school_host_and_checks_its_certificate(tls_school):
-    from adserver.services.delivery import _new_session
+    from adserver.services.leads.school_endpoint import _new_session
 
     school, ca = tls_school
     # crm.school.test resolves nowhere: the connection can only go to the address given.
@@ -222,7 +222,7 @@ def test_tls_to_a_vetted_address_names_the_school_host_and_checks_its_certificat
 
 
 def test_tls_to_a_vetted_address_refuses_a_certificate_for_another_name(tls_school):
-    from adserver.services.delivery import _new_session
+    from adserver.services.leads.school_endpoint import _new_session
 
     school, ca = tls_school
     with _new_session("127.0.0.1") as http, pytest.raises(requests.exceptions.SSLError):

@@ -118,7 +118,7 @@ def test_a_connection_error_is_retried(app, client, admin, make_world):
 def test_retry_after_is_honoured(app, client, admin, http_world, school_server):
     from adserver.extensions import db
     from adserver.models import Lead
-    from adserver.services.delivery import deliver_job
+    from adserver.services.leads.delivery import deliver_job
 
     school_server.answer(Scripted(429, headers={"Retry-After": "120"}))
     lead_id = _submit(client, http_world)
@@ -158,7 +158,7 @@ def test_a_url_resolving_to_a_private_address_is_refused_at_send_time(app, clien
 
 def test_two_workers_never_send_the_same_lead_at_once(app, client, admin, http_world, school_server):
     from adserver.extensions import db
-    from adserver.services.delivery import deliver_job
+    from adserver.services.leads.delivery import deliver_job
 
     school_server.default = Scripted(200, delay_s=0.3)
     lead_id = _submit(client, http_world)
@@ -186,7 +186,7 @@ def test_the_sweeper_resends_jobs_whose_message_was_lost(app, client, http_world
     from adserver.extensions import db, redis_client
     from adserver.models import Lead
     from adserver.models.base import utcnow
-    from adserver.services.delivery import OUTBOX_KEY, sweep_due_jobs
+    from adserver.services.leads.delivery import OUTBOX_KEY, sweep_due_jobs
 
     lead_id = _submit(client, http_world)
     with app.app_context():
@@ -207,7 +207,7 @@ def test_a_stuck_claim_is_swept_once_its_lease_lapses(app, client, http_world):
     from adserver.extensions import db
     from adserver.models import Lead
     from adserver.models.base import utcnow
-    from adserver.services.delivery import sweep_due_jobs
+    from adserver.services.leads.delivery import sweep_due_jobs
 
     lead_id = _submit(client, http_world)
     with app.app_context():
@@ -233,7 +233,7 @@ def test_a_pull_school_gets_no_delivery_job(app, client, world):
 
 
 def test_backoff_starts_at_the_base_delay_grows_exponentially_and_respects_retry_after():
-    from adserver.services.delivery import MAX_RETRY_DELAY_S, retry_delay_s
+    from adserver.services.leads.delivery import MAX_RETRY_DELAY_S, retry_delay_s
 
     for _ in range(50):
         first, second, third = (retry_delay_s(n, 30.0, None) for n in (1, 2, 3))

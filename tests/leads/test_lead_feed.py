@@ -23,7 +23,7 @@ def settled() -> Iterator[None]:
     """Read the feed as if its settle delay had passed, without waiting for it."""
     from adserver import clock
     from adserver.models.base import utcnow
-    from adserver.services.feed import FEED_SETTLE_S
+    from adserver.services.leads.feed import FEED_SETTLE_S
 
     with clock.frozen(utcnow() + timedelta(seconds=FEED_SETTLE_S + 1)):
         yield

@@ -315,7 +315,7 @@ def test_an_accepted_lead_updates_the_serving_counters(app, client, world):
 def test_one_call_counts_each_of_several_leads(app):
     from adserver import clock
     from adserver.extensions import redis_client
-    from adserver.services import counters
+    from adserver.services.serving import counters
 
     at = clock.now()
     day = counters.local_day("America/Phoenix", at)
@@ -362,7 +362,7 @@ def test_the_lead_and_its_delivery_job_are_written_together(app, client, http_wo
 def test_the_job_is_announced_after_commit_and_the_relay_sends_a_task_carrying_only_its_id(app, client, http_world):
     lead_id = _post(client, http_world, http_world.lead(email="private.person@example.com")).get_json()["id"]
     from adserver.extensions import redis_client
-    from adserver.services.delivery import OUTBOX_KEY, relay_announced_jobs
+    from adserver.services.leads.delivery import OUTBOX_KEY, relay_announced_jobs
 
     with app.app_context():
         wait_for(lambda: redis_client.client.llen(OUTBOX_KEY), 10)

@@ -14,8 +14,8 @@ import pytest
 
 from adserver import clock
 from adserver.extensions import db
-from adserver.services.delivery import due_jobs_query
-from adserver.services.leads import _usage_query
+from adserver.services.leads.delivery import due_jobs_query
+from adserver.services.leads.intake import _usage_query
 
 
 def _plan(sql: str) -> str:

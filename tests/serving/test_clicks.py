@@ -12,7 +12,8 @@ from sqlalchemy import select
 from adserver import clock
 from adserver.extensions import db
 from adserver.models import Click, Impression
-from adserver.services import counters, events
+from adserver.services.reporting import events
+from adserver.services.serving import counters
 
 HUMAN = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                        "Chrome/131.0.0.0 Safari/537.36"}  # fmt: skip

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adserver import clock
-from adserver.services import counters
+from adserver.services.serving import counters
 from tests.serving.conftest import served_ids
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from adserver.services import events
+from adserver.services.reporting import events
 
 
 @shared_task(name="adserver.events.persist_impressions", ignore_result=True)

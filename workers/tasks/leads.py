@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from adserver.services import delivery
+from adserver.services.leads import delivery
 
 
 @shared_task(name=delivery.DELIVER_TASK, ignore_result=True)

@@ -25,7 +25,7 @@ from adserver.extensions import db
 from adserver.models import DeliveryAttempt, Lead, Program
 from adserver.pagination import decode_cursor, encode_cursor
 from adserver.schemas.leads import AttemptOut, LeadDetailOut, LeadFeedQuery, LeadOut
-from adserver.services.delivery import profile_fields
+from adserver.services.leads.personal_data import profile_fields
 
 FEED_SETTLE_S = 2.0
 

@@ -27,12 +27,13 @@ from flask import current_app
 from adserver import clock
 from adserver.geo import Location
 from adserver.ids import new_id
-from adserver.services import counters
-from adserver.services.counters import CounterQuery, ImpressionEvent, LiveCounters
-from adserver.services.index import AdEntry, CampaignEntry, CampaignIndex, ProgramEntry, current_index
-from adserver.services.matching import LocalClock, Visit, live_exclusion, static_exclusion
-from adserver.services.ranking import expected_value, rank_candidates
-from adserver.services.tokens import make_click_token, make_lead_token
+from adserver.services.serving import counters
+from adserver.services.serving.counters import CounterQuery, ImpressionEvent, LiveCounters
+from adserver.services.serving.entries import AdEntry, CampaignEntry, ProgramEntry
+from adserver.services.serving.index import CampaignIndex, current_index
+from adserver.services.serving.matching import LocalClock, Visit, live_exclusion, static_exclusion
+from adserver.services.serving.ranking import expected_value, rank_candidates
+from adserver.services.serving.tokens import make_click_token, make_lead_token
 
 # Schools (and campaigns) whose live counters are read per request, as a function of the limit.
 SHORTLIST_EXTRA_SCHOOLS = 3

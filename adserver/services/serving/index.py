@@ -21,7 +21,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -34,8 +33,9 @@ from adserver.extensions import db, redis_client
 from adserver.geo import distance_miles
 from adserver.geo.postal import CA_REGION_CODES, US_REGION_CODES
 from adserver.models import Ad, Campaign, Campus, Program, School, campaign_programs
-from adserver.services.catalog_events import CATALOG_VERSION_KEY
-from adserver.services.ranking import estimated_rate
+from adserver.services.catalog.changes import CATALOG_VERSION_KEY
+from adserver.services.serving.entries import AdEntry, CampaignEntry, ProgramEntry, SchoolEntry
+from adserver.services.serving.ranking import estimated_rate
 from adserver.taxonomy import INTERESTS
 
 log = logging.getLogger(__name__)
@@ -47,73 +47,6 @@ WEEKDAY_NUMBERS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "
 DEGREE_LEVELS = ("certificate", "associate", "bachelor", "master", "doctorate")
 MODALITIES = ("online", "campus", "hybrid")
 REGION_COUNTRY = {**dict.fromkeys(US_REGION_CODES, "US"), **dict.fromkeys(CA_REGION_CODES, "CA")}
-
-
-@dataclass(frozen=True, slots=True)
-class SchoolEntry:
-    id: str
-    name: str
-    logo_url: str | None
-    timezone: str
-    consent_text: str
-    campuses: tuple[tuple[float, float], ...]  # (latitude, longitude) of campuses with coordinates
-
-
-@dataclass(frozen=True, slots=True)
-class ProgramEntry:
-    id: str
-    name: str
-    interest: str
-    degree_level: str
-    modality: str
-
-
-@dataclass(frozen=True, slots=True)
-class AdEntry:
-    id: str
-    headline: str
-    bullets: tuple[str, ...]
-    tags: tuple[str, ...]
-    badge: str | None
-    landing_url: str
-    active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignEntry:
-    position: int
-    id: str
-    school: SchoolEntry
-    status: str
-    pricing_model: str
-    bid_cents: int
-    daily_budget_cents: int | None
-    total_budget_cents: int | None
-    leads_per_day: int | None
-    leads_per_month: int | None
-    flight_start: date | None
-    flight_end: date | None
-    weekdays: frozenset[int]
-    hour_start: int
-    hour_end: int
-    interests: frozenset[str]
-    degree_levels: frozenset[str]
-    modalities: frozenset[str]
-    countries: frozenset[str]
-    regions: frozenset[str]
-    exclude_regions: frozenset[str]
-    postal_codes: frozenset[str]
-    radius_miles: float | None
-    publishers_allow: frozenset[str]
-    publishers_deny: frozenset[str]
-    impressions_per_day: int | None
-    programs: tuple[ProgramEntry, ...]
-    ads: tuple[AdEntry, ...]  # active ads only
-    prior_value: float  # expected cents per impression before any history
-
-    @property
-    def servable(self) -> bool:
-        return self.status == "active" and bool(self.ads)
 
 
 def _mask(indexes: Iterable[int], size: int) -> int:

@@ -2,20 +2,15 @@
 
 A worker claims the lead's job (columns of its row) with a conditional UPDATE, so only one worker sends a
 lead at a time; the claim is a lease that lapses if the worker dies. It builds the
-body (field mapping, JSON or form), signs it the Standard Webhooks way with a
-``webhook-id`` that is the same on every attempt, POSTs without following
-redirects, classifies the answer and records the attempt. A retry is a
+body and signs it the Standard Webhooks way (``webhooks``) with a ``webhook-id`` that is the
+same on every attempt, POSTs through the SSRF guard without following redirects
+(``school_endpoint``), and records the attempt. A retry is a
 ``next_attempt_at`` in the database and, when it is soon, a delayed Celery
 message too; the sweeper sends it if that message is lost.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import ipaddress
-import json
 import logging
 import os
 import random
@@ -23,22 +18,20 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-import requests
 from flask import current_app
-from requests.adapters import HTTPAdapter
 from sqlalchemy import Select, or_, select, update
-from urllib3.exceptions import NewConnectionError
 
 from adserver import clock
 from adserver.crypto import decrypt
 from adserver.extensions import db, redis_client
 from adserver.models import DeliveryAttempt, Lead, Program, School
 from adserver.models.leads import PENDING_DELIVERY
+from adserver.services.leads.personal_data import profile_fields
+from adserver.services.leads.school_endpoint import Answer, RefusedUrl, check_delivery_url, post_to_school
+from adserver.services.leads.webhooks import encode_body, map_fields, sign
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +46,6 @@ MAX_RETRY_DELAY_S = 6 * 3600
 # A longer retry is left to the sweeper: a countdown message that outlives the broker's
 # visibility timeout would be handed out again and again while it waits.
 MAX_COUNTDOWN_S = 300
-MAX_REASON_CHARS = 500
-USER_AGENT = "adserver-lead-delivery/1"
 
 # Intake's announcements of new delivery jobs (lead ids), for the relay.
 OUTBOX_KEY = "leads:outbox"
@@ -88,27 +79,6 @@ def enqueue_delivery(lead_id: str, countdown: float | None = None) -> bool:
     return True
 
 
-# ---- building the request ---------------------------------------------------
-
-
-def profile_fields(lead: Lead) -> dict[str, Any]:
-    """The visitor's submitted profile, personal fields decrypted."""
-    return {
-        "first_name": decrypt(lead.first_name_enc),
-        "last_name": decrypt(lead.last_name_enc),
-        "email": decrypt(lead.email_enc),
-        "phone": decrypt(lead.phone_enc),
-        "postal_code": decrypt(lead.postal_code_enc),
-        "country": lead.country,
-        "region": lead.region,
-        "education_level": lead.education_level,
-        "graduation_year": lead.graduation_year,
-        "birth_year": lead.birth_year,
-        "military": lead.military,
-        "rn_license": lead.rn_license,
-    }
-
-
 def lead_fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
     """Every field of a lead under its own name (the names a school's field_map refers to)."""
     return {
@@ -127,203 +97,6 @@ def lead_fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
     }
 
 
-def map_fields(fields: dict[str, Any], field_map: dict[str, str]) -> dict[str, Any]:
-    """Rename by the school's map (its name -> ours); fields it does not map keep their names."""
-    mapped = {theirs: fields.get(ours) for theirs, ours in field_map.items()}
-    renamed = set(field_map.values())
-    for name, value in fields.items():
-        if name not in renamed and name not in mapped:
-            mapped[name] = value
-    return mapped
-
-
-def _form_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def encode_body(fields: dict[str, Any], body_format: str) -> tuple[str, str]:
-    """The body and its content type."""
-    if body_format == "form":
-        return urlencode({k: _form_value(v) for k, v in fields.items()}), "application/x-www-form-urlencoded"
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False), "application/json"
-
-
-def _secret_bytes(secret: str) -> bytes:
-    raw = secret.removeprefix("whsec_")
-    return base64.b64decode(raw + "=" * (-len(raw) % 4))
-
-
-def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
-    """The Standard Webhooks ``webhook-signature``: v1, base64 HMAC-SHA256 of "{id}.{timestamp}.{body}"."""
-    digest = hmac.new(_secret_bytes(secret), f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-# ---- the SSRF guard ----------------------------------------------------------
-
-
-class RefusedUrl(Exception):
-    """The delivery URL points at a private, loopback or reserved address and is not allow-listed."""
-
-
-def check_delivery_url(url: str, allowlist: frozenset[str]) -> list[str] | None:
-    """Refuse URLs whose host resolves to a non-public address, unless the host is allow-listed.
-
-    Checked at send time, so a name that later resolves to an internal address is caught. Returns the
-    addresses to connect to (every answer, checked, in the resolver's order, without repeats), or None
-    for an allow-listed host, which is connected to by name.
-    """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not host:
-        raise RefusedUrl("not an http(s) URL")
-    if host in allowlist:
-        return None
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise RefusedUrl(f"host does not resolve: {exc}") from None
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    if not addresses:
-        raise RefusedUrl("host does not resolve")
-    if not all(address.is_global for address in addresses):
-        raise RefusedUrl("host resolves to a private, loopback or reserved address")
-    return list(dict.fromkeys(str(address) for address in addresses))
-
-
-class _VettedAddressAdapter(HTTPAdapter):
-    """Connects to the address ``check_delivery_url`` vetted instead of resolving the host name again,
-    so a name that answers a public address to the check and a private one to the connection (DNS
-    rebinding) cannot steer the POST inside. The Host header, TLS SNI and the certificate check keep
-    the host name."""
-
-    def __init__(self, address: str) -> None:
-        super().__init__()
-        self.address = address
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str, cert: str | tuple[str, str] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        # The name for SNI and the certificate (urllib3 drops it for plain http).
-        pool_kwargs["server_hostname"] = host_params["host"]
-        host_params["host"] = self.address
-        return host_params, pool_kwargs
-
-    def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
-        request.headers["Host"] = _host_header(request.url or "")
-
-
-def _host_header(url: str) -> str:
-    """The Host header that connecting by name would send: no trailing dot, the port unless default."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    default_port = 443 if parts.scheme == "https" else 80
-    return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
-
-
-def _new_session(address: str | None = None) -> requests.Session:
-    """A session that takes nothing from the environment and, given a vetted address, connects only to it."""
-    http = requests.Session()
-    http.trust_env = False  # no proxies or .netrc from the environment
-    http.headers["User-Agent"] = USER_AGENT
-    if address is not None:
-        adapter = _VettedAddressAdapter(address)
-        http.mount("http://", adapter)
-        http.mount("https://", adapter)
-    return http
-
-
-# Allow-listed hosts (tests, benchmarks) are connected to by name, on one shared session.
-_http = _new_session()
-
-
-# ---- classifying the answer --------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    outcome: str  # delivered | rejected | retry
-    http_status: int | None
-    error: str | None
-    retry_after_s: float | None = None
-    # The connection was refused or the address unreachable, at once: nothing reached the school.
-    refused: bool = False
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
-def classify(status: int, reason: str, retry_after: str | None) -> Answer:
-    """2xx delivered; 408, 429 and 5xx retried; any other answer (4xx, a redirect) rejected."""
-    if 200 <= status < 300:
-        return Answer("delivered", status, None)
-    if status in (408, 429) or status >= 500:
-        return Answer("retry", status, f"HTTP {status}: {reason}".strip(), _retry_after(retry_after))
-    return Answer("rejected", status, f"HTTP {status}: {reason}".strip())
-
-
-def post_to_school(
-    url: str, body: str, headers: dict[str, str], timeout_s: float, addresses: list[str] | None
-) -> Answer:
-    """POST the lead to the school: to the addresses ``check_delivery_url`` vetted, the next one only when
-    the last refused the connection (nothing reached the school, and no time went by: a connect that
-    times out is not followed by another, so an attempt stays within its claim), or by name when
-    ``addresses`` is None (an allow-listed host)."""
-    if addresses is None:
-        return _post(_http, url, body, headers, timeout_s)
-    for address in addresses:
-        with _new_session(address) as http:
-            answer = _post(http, url, body, headers, timeout_s)
-        if not answer.refused:
-            break
-    return answer
-
-
-def _post(http: requests.Session, url: str, body: str, headers: dict[str, str], timeout_s: float) -> Answer:
-    try:
-        response = http.post(
-            url, data=body.encode(), headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
-        )
-    except requests.Timeout:
-        return Answer("retry", None, "timeout")
-    except requests.RequestException as exc:
-        return Answer("retry", None, f"connection error: {type(exc).__name__}", refused=_refused(exc))
-    try:
-        snippet = response.raw.read(4 * MAX_REASON_CHARS, decode_content=True)
-    except Exception:
-        snippet = b""
-    finally:
-        response.close()
-    reason = snippet.decode("utf-8", "replace")[:MAX_REASON_CHARS] or response.reason or ""
-    return classify(response.status_code, reason, response.headers.get("Retry-After"))
-
-
-def _refused(exc: requests.RequestException) -> bool:
-    """Whether no connection could be made: refused or unreachable (urllib3's NewConnectionError)."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError)
-
-
 def retry_delay_s(attempt: int, base_s: float, retry_after_s: float | None) -> float:
     """Exponential backoff from ``base_s`` (the first retry) with up to 25% jitter, never before
     the school's Retry-After."""
@@ -331,9 +104,6 @@ def retry_delay_s(attempt: int, base_s: float, retry_after_s: float | None) -> f
     if retry_after_s is not None:
         backoff = max(backoff, retry_after_s)
     return min(backoff, MAX_RETRY_DELAY_S)
-
-
-# ---- the job -----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

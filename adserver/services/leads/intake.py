@@ -1,4 +1,4 @@
-"""Lead intake and returns.
+"""Lead intake.
 
 ``submit_lead`` is the "request info" use case: verify the ad's lead token,
 check the profile against the campaign, then, in one database transaction
@@ -23,25 +23,25 @@ from sqlalchemy import Table, bindparam, func, insert, literal, select
 
 from adserver import clock
 from adserver.batching import BackgroundBatcher
-from adserver.crypto import encrypt_all, keyed_hash
 from adserver.errors import ApiError, validation_error
-from adserver.extensions import db, write_transaction
+from adserver.extensions import write_transaction
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
 from adserver.models import Campaign, Lead, Program, School, campaign_programs
 from adserver.models.base import UTCDateTime
 from adserver.prepared import Prepared, RawTransaction
 from adserver.schemas.leads import LeadIn
-from adserver.services import counters, delivery
-from adserver.services.eligibility import Profile, first_failed_rule
-from adserver.services.tokens import InvalidToken, LeadTokenClaims, parse_lead_token
+from adserver.services.leads import delivery
+from adserver.services.leads.eligibility import Profile, first_failed_rule
+from adserver.services.leads.personal_data import SealedProfile, seal_profile
+from adserver.services.serving import counters
+from adserver.services.serving.tokens import InvalidToken, LeadTokenClaims, parse_lead_token
 
 LEAD_TOKEN_MAX_AGE_S = 24 * 3600
 ACCEPTED_LEADS = "accepted_leads"
 # Under load, one Redis call carries the leads accepted in this long (adserver.batching).
 ACCEPTED_LEADS_INTERVAL_S = 0.02
 DUPLICATE_WINDOW = timedelta(days=30)
-RETURN_WINDOW = timedelta(days=30)
 
 
 def init_app(app: Flask) -> None:
@@ -57,20 +57,6 @@ class Submitter:
     publisher_id: str | None
     ip: str
     user_agent: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Sealed:
-    """The lead's personal fields, encrypted, and the keyed hashes used to find duplicates."""
-
-    first_name: str
-    last_name: str
-    email: str
-    phone: str
-    postal_code: str
-    ip: str
-    email_hash: str
-    phone_hash: str
 
 
 def _read_token(token: str, submitter: Submitter) -> LeadTokenClaims:
@@ -90,22 +76,6 @@ def _resolve_location(postal_code: str) -> Location:
         return resolve_postal_code(postal_code)
     except InvalidPostalCode:
         raise validation_error({"postal_code": "not a valid US ZIP or Canadian postal code"}) from None
-
-
-def _seal(data: LeadIn, location: Location, ip: str) -> _Sealed:
-    first_name, last_name, email, phone, postal_code, sealed_ip = encrypt_all(
-        data.first_name, data.last_name, data.email, data.phone, location.postal_code, ip
-    )
-    return _Sealed(
-        first_name=first_name,
-        last_name=last_name,
-        email=email,
-        phone=phone,
-        postal_code=postal_code,
-        ip=sealed_ip,
-        email_hash=keyed_hash("email:" + data.email.casefold()),
-        phone_hash=keyed_hash("phone:" + data.phone),
-    )
 
 
 # The intake statements are prepared once (adserver.prepared): SQLAlchemy's work per execution
@@ -241,7 +211,7 @@ def _cap_reached(field: str, message: str) -> ApiError:
 
 
 def _check_duplicate_caps_and_budget(
-    transaction: RawTransaction, target: _Target, sealed: _Sealed, now: datetime
+    transaction: RawTransaction, target: _Target, sealed: SealedProfile, now: datetime
 ) -> None:
     """One query for all four checks. Every accepted lead counts, whatever became of it later,
     so a cap or a budget is never passed."""
@@ -285,7 +255,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     """
     claims = _read_token(data.lead_token, submitter)
     location = _resolve_location(data.postal_code)
-    sealed = _seal(data, location, submitter.ip)
+    sealed = seal_profile(data, location.postal_code, submitter.ip)
     lead_id = new_id("lead")
 
     # The transaction is kept to the database work: everything above runs before it.
@@ -326,25 +296,3 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
                               also_push=(delivery.OUTBOX_KEY, lead_id) if delivers else None)
     )  # fmt: skip
     return lead_id
-
-
-def return_lead(lead: Lead, reason: str) -> Lead:
-    """Mark a delivered lead returned (not billed); only within 30 days of its delivery."""
-    locked = db.session.execute(select(Lead).where(Lead.id == lead.id).with_for_update()).scalar_one()
-    if locked.status == "returned":
-        raise ApiError(409, "already_returned", "This lead was already returned.")
-    delivered_at = locked.delivered_at
-    if locked.status == "accepted" and db.session.get(School, locked.school_id).delivery_method == "pull":  # type: ignore[union-attr]
-        # A pull school has its leads in its feed from the moment they are accepted.
-        delivered_at = locked.created_at
-    if delivered_at is None:
-        raise ApiError(409, "not_returnable", f"A lead that is {locked.status} cannot be returned.")
-    now = clock.now()
-    if now - delivered_at > RETURN_WINDOW:
-        raise ApiError(409, "return_window_closed", "Leads can be returned only within 30 days of delivery.")
-    locked.status = "returned"
-    locked.return_reason = reason
-    locked.returned_at = now
-    locked.updated_at = now
-    db.session.commit()
-    return locked

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adserver.extensions import db, redis_client
 from adserver.models import Base, Click, Impression
-from adserver.services.counters import CLICK_STREAM, IMPRESSION_STREAM
+from adserver.services.serving.counters import CLICK_STREAM, IMPRESSION_STREAM
 
 log = logging.getLogger(__name__)
 

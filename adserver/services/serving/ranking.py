@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-if TYPE_CHECKING:
-    from adserver.services.index import CampaignEntry
+from adserver.services.serving.entries import CampaignEntry
 
 PRIOR_CLICK_RATE = 0.02
 PRIOR_LEAD_RATE = 0.004

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from adserver.geo import Location, distance_miles
-from adserver.services import pacing
-from adserver.services.counters import LiveCounters, zone
-from adserver.services.index import CampaignEntry, ProgramEntry
+from adserver.services.serving import pacing
+from adserver.services.serving.counters import LiveCounters, zone
+from adserver.services.serving.entries import CampaignEntry, ProgramEntry
 
 RULES = (
     "status", "flight", "schedule", "interest", "degree_level", "modality", "country", "region",

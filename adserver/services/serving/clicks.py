@@ -19,9 +19,9 @@ from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.ids import new_id
 from adserver.models import Ad
-from adserver.services import counters
-from adserver.services.index import current_index
-from adserver.services.tokens import ClickTokenClaims, InvalidToken, parse_click_token
+from adserver.services.serving import counters
+from adserver.services.serving.index import current_index
+from adserver.services.serving.tokens import ClickTokenClaims, InvalidToken, parse_click_token
 
 log = logging.getLogger(__name__)
 
