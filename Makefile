@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: help install run test test-fast migrate seed bench lint format clean
+.PHONY: help install run test migrate seed bench check-install lint format clean
 
 help: ## Show this help
 	@echo "adserver: lead-generation ad server for higher-education marketing"
@@ -38,6 +38,9 @@ seed: install ## Add the demo catalog (idempotent)
 
 bench: install ## Run the benchmarks and print their figures
 	$(PY) bench/run_all.py
+
+check-install: ## A clean venv from requirements.txt alone delivers one lead (needs PostgreSQL and Redis)
+	$(PYTHON) scripts/check_production_install.py
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
