@@ -50,4 +50,6 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Impressions and clicks reach the database within seconds of being served (reports need them within 60).
     "persist-impressions": {"task": "adserver.events.persist_impressions", "schedule": 5.0},
     "persist-clicks": {"task": "adserver.events.persist_clicks", "schedule": 5.0},
+    # Raw events past EVENT_RETENTION_DAYS, in small batches (reports read rollups).
+    "delete-expired-events": {"task": "adserver.reports.delete_expired_events", "schedule": 600.0},
 }

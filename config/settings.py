@@ -41,6 +41,7 @@ class Settings:
     public_base_url: str
     delivery_url_allowlist: frozenset[str]
     delivery_retry_base_s: float
+    event_retention_days: int
     instance_dir: Path
     embedded_redis: bool
     embedded: bool
@@ -138,6 +139,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if retry_base < 0:
         raise ConfigError("DELIVERY_RETRY_BASE_S must not be negative")
 
+    try:
+        retention_days = int(env.get("EVENT_RETENTION_DAYS", "90"))
+    except ValueError as exc:
+        raise ConfigError("EVENT_RETENTION_DAYS must be a whole number of days") from exc
+    if retention_days < 1:
+        raise ConfigError("EVENT_RETENTION_DAYS must be at least 1")
+
     allowlist = frozenset(
         host.strip().lower() for host in env.get("DELIVERY_URL_ALLOWLIST", "").split(",") if host.strip()
     )
@@ -154,6 +162,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_base_url=public_base_url.rstrip("/"),
         delivery_url_allowlist=allowlist,
         delivery_retry_base_s=retry_base,
+        event_retention_days=retention_days,
         instance_dir=instance_dir,
         embedded_redis=embedded_redis,
         embedded=embedded,

@@ -93,6 +93,72 @@ def test_migration_0003_moves_each_delivery_job_into_its_lead_and_back(app, tmp_
     assert "delivery_state" not in columns
 
 
+def test_migration_0004_rolls_up_what_was_recorded_before_it(app, tmp_path):
+    """Impressions, clicks and leads recorded before the rollups existed are in the report after
+    upgrading: events by their time, leads by the time they were accepted."""
+    from dataclasses import replace
+
+    from flask_migrate import downgrade, upgrade
+
+    from adserver import create_app
+    from adserver.extensions import db
+
+    path = tmp_path / "migrations.db"
+    app = create_app(replace(load_settings(), database_url=f"sqlite:///{path}"))
+    at = "2026-11-26 19:15:00.000000"
+    with app.app_context():
+        upgrade(revision="0003")
+        db.engine.dispose()
+        with closing(sqlite3.connect(path)) as connection, connection:
+            _insert(connection, "schools", {"id": "sch_push", "delivery_method": "http_post"})
+            _insert(connection, "schools", {"id": "sch_pull", "delivery_method": "pull"})
+            event = {
+                "at": at,
+                "campaign_id": "cpn_a",
+                "ad_id": "ad_a",
+                "school_id": "sch_push",
+                "publisher_id": "pub_1",
+            }
+            _insert(connection, "impressions", {"id": "imp_1", **event})
+            _insert(connection, "impressions", {"id": "imp_2", **event, "is_bot": 1})
+            _insert(connection, "clicks", {"id": "clk_1", **event, "counted": 1, "spend_cents": 0})
+            for number, (status, school) in enumerate(
+                (("delivered", "sch_push"), ("returned", "sch_push"), ("failed", "sch_push"), ("accepted", "sch_pull")),
+                1,
+            ):
+                _insert(
+                    connection,
+                    "leads",
+                    {
+                        "id": f"lead_{number}",
+                        "status": status,
+                        "school_id": school,
+                        "campaign_id": "cpn_a",
+                        "ad_id": "ad_a",
+                        "publisher_id": "pub_1",
+                        "pricing_model": "cpl",
+                        "price_cents": 4500,
+                        "created_at": at,
+                    },
+                )
+        upgrade(revision="0004")
+        db.engine.dispose()
+        with closing(sqlite3.connect(path)) as connection:
+            daily = connection.execute(
+                "SELECT day, impressions, bot_impressions, clicks, leads, delivered, failed, returned, spend_cents "
+                "FROM rollup_daily"
+            ).fetchall()
+            hours = connection.execute("SELECT hour FROM rollup_hourly").fetchall()
+        # Delivered: the delivered, the returned and the pull school's accepted lead; billed: two of them.
+        assert daily == [("2026-11-26", 1, 1, 1, 4, 3, 1, 1, 9000)]
+        assert hours == [("2026-11-26 19:00:00.000000",)]
+        downgrade(revision="0003")
+        db.engine.dispose()
+        with closing(sqlite3.connect(path)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert "rollup_daily" not in tables and "ix_impressions_campaign_id" in tables
+
+
 def test_openapi_describes_every_route_with_its_schemas(app, client):
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.")

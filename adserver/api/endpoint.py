@@ -61,20 +61,14 @@ def read_json_body() -> Any:
 
 
 @cache
-def _query_keys(model: type[BaseModel]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Each field of a query model with the parameter names it may arrive under."""
-    return tuple((name, (name, info.alias) if info.alias else (name,)) for name, info in model.model_fields.items())
+def _query_keys(model: type[BaseModel]) -> tuple[str, ...]:
+    """The parameter name of each field of a query model: its alias (``from``, a Python keyword) or its name."""
+    return tuple(info.alias or name for name, info in model.model_fields.items())
 
 
 def _query_dict(model: type[BaseModel]) -> dict[str, Any]:
     args = request.args
-    data: dict[str, Any] = {}
-    for name, keys in _query_keys(model):
-        for key in keys:
-            if key in args:
-                data[name] = args.get(key)
-                break
-    return data
+    return {key: args.get(key) for key in _query_keys(model) if key in args}
 
 
 def render(result: Any, status: int) -> Response:

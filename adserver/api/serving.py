@@ -40,7 +40,16 @@ def _request_id() -> str:
     return request_id if 0 < len(request_id) <= 40 else new_id("req")
 
 
-def _ad_request(query: AdsQuery, location: Location, publisher_id: str | None) -> AdRequest:
+def visitor_user_agent(principal: Principal, query: AdsQuery) -> str:
+    """Whose user agent decides whether an impression is a bot's: the visitor's, which a publisher's
+    server passes as ``user_agent``; a browser's own otherwise (a publishable key cannot speak for
+    anyone else)."""
+    if principal.kind == "secret" and query.user_agent is not None:
+        return query.user_agent
+    return request.headers.get("User-Agent", "")
+
+
+def _ad_request(principal: Principal, query: AdsQuery, location: Location, publisher_id: str | None) -> AdRequest:
     return AdRequest(
         location=location,
         interest=query.interest,
@@ -49,7 +58,7 @@ def _ad_request(query: AdsQuery, location: Location, publisher_id: str | None) -
         limit=query.limit,
         visitor_id=query.visitor_id,
         publisher_id=publisher_id,
-        is_bot=is_declared_bot(request.headers.get("User-Agent", "")),
+        is_bot=is_declared_bot(visitor_user_agent(principal, query)),
         request_id=_request_id(),
     )
 
@@ -92,7 +101,7 @@ def get_ads(principal: Principal, query: AdsQuery) -> AdsResponse:
     domains; servers send the secret key as a bearer token. A bad or unknown postal code is
     422 `invalid_postal_code`; no match is 200 with `count: 0`."""
     location = _location(query)
-    ad_request = _ad_request(query, location, principal.publisher_id)
+    ad_request = _ad_request(principal, query, location, principal.publisher_id)
     served = decisions.decide_ads(ad_request)
     return AdsResponse(
         request_id=ad_request.request_id,
@@ -109,7 +118,7 @@ def explain_ads(principal: Principal, query: ExplainQuery) -> ExplainResponse:
     `degree_level`, `modality`, `country`, `region`, `postal_code`, `radius`, `publisher`, `budget`,
     `lead_cap`, `frequency_cap`, `pacing`) or, when eligible, its score. Counts no impression."""
     location = _location(query)
-    explained = decisions.explain(_ad_request(query, location, query.publisher_id))
+    explained = decisions.explain(_ad_request(principal, query, location, query.publisher_id))
     return ExplainResponse(
         location=_location_out(location),
         campaigns=[

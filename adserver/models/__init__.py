@@ -14,6 +14,7 @@ from adserver.models.catalog import (
 )
 from adserver.models.events import Click, Impression
 from adserver.models.leads import DeliveryAttempt, Lead
+from adserver.models.rollups import DailyRollup, HourlyRollup
 
 __all__ = [
     "Ad",
@@ -22,7 +23,9 @@ __all__ = [
     "Campaign",
     "Campus",
     "Click",
+    "DailyRollup",
     "DeliveryAttempt",
+    "HourlyRollup",
     "IdempotencyRecord",
     "Impression",
     "Lead",

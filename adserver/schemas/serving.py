@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from adserver.schemas.catalog import DegreeLevel, Interest, Modality
 from adserver.schemas.common import SINGLE_LINE, Id, In, Out
 
 VisitorId = Annotated[str, StringConstraints(min_length=1, max_length=128), SINGLE_LINE]
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
 
 
 class AdsQuery(In):
@@ -22,6 +30,12 @@ class AdsQuery(In):
     modality: Modality | None = None
     limit: int = Field(5, ge=1, le=10, description="How many ads, 1 to 10.")
     visitor_id: VisitorId | None = Field(None, description="A stable visitor id, for frequency caps.")
+    user_agent: Annotated[str, StringConstraints(max_length=1000), SINGLE_LINE] | None = Field(
+        None, description="Secret keys: the visitor's user agent, which bot detection uses instead of the caller's.",
+    )  # fmt: skip
+    user_ip: Annotated[str, StringConstraints(max_length=45), AfterValidator(_ip_address)] | None = Field(
+        None, description="Secret keys: the visitor's IP address (IPv4 or IPv6)."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from adserver.models.leads import PENDING_DELIVERY
 from adserver.services.leads.personal_data import profile_fields
 from adserver.services.leads.school_endpoint import Answer, RefusedUrl, check_delivery_url, post_to_school
 from adserver.services.leads.webhooks import encode_body, map_fields, sign
+from adserver.services.reporting.rollups import RollupKey, Tally, add_to_rollups, lead_outcome_figures, rollup_key
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ def retry_delay_s(attempt: int, base_s: float, retry_after_s: float | None) -> f
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     lead_id: str
+    rollup: RollupKey  # the row of the hour the lead was accepted
+    price_cents: int
     attempt: int
     max_attempts: int
     url: str
@@ -154,6 +157,8 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
     secret = decrypt(school.delivery_secret_encrypted)
     prepared = _Prepared(
         lead_id=lead.id,
+        rollup=rollup_key(lead.created_at, lead.campaign_id, lead.ad_id, lead.publisher_id, lead.school_id),
+        price_cents=lead.price_cents,
         attempt=lead.attempt_count + 1,
         max_attempts=school.delivery_max_attempts,
         url=school.delivery_url,
@@ -211,6 +216,10 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
         # The lease ran out and another worker holds the job now; it decides the lead's state.
         delay = None
         log.warning("delivery claim lapsed during the send", extra={"lead_id": prepared.lead_id})
+    elif outcome != "retry":
+        tally = Tally()
+        tally.add(prepared.rollup, **lead_outcome_figures(outcome, prepared.price_cents))
+        add_to_rollups(tally)
     db.session.commit()
     return delay
 

@@ -34,6 +34,7 @@ from adserver.schemas.leads import LeadIn
 from adserver.services.leads import delivery
 from adserver.services.leads.eligibility import Profile, first_failed_rule
 from adserver.services.leads.personal_data import SealedProfile, seal_profile
+from adserver.services.reporting.rollups import Tally, add_to_rollups_raw, lead_outcome_figures, rollup_key
 from adserver.services.serving import counters
 from adserver.services.serving.tokens import InvalidToken, LeadTokenClaims, parse_lead_token
 
@@ -245,6 +246,18 @@ def _check_duplicate_caps_and_budget(
         raise _cap_reached("budget.total_cents", "This campaign has spent its total budget.")
 
 
+def _accepted_tally(target: _Target, claims: LeadTokenClaims, submitter: Submitter, now: datetime,
+                    delivers: bool) -> Tally:  # fmt: skip
+    """The accepted lead for the rollups; a pull school's lead is in its feed from now on, so it also
+    counts as delivered (and, for CPL, billed)."""
+    key = rollup_key(now, target.campaign_id, claims.ad_id, submitter.publisher_id, target.school_id)
+    tally = Tally()
+    tally.add(key, leads=1)
+    if not delivers:
+        tally.add(key, **lead_outcome_figures("delivered", target.price_cents))
+    return tally
+
+
 def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     """Accept a lead for the ad its token names and return its id, or raise the ApiError that
     says why not.
@@ -287,6 +300,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
                 next_attempt_at=now if delivers else None,
             )
         )  # fmt: skip
+        add_to_rollups_raw(transaction, _accepted_tally(target, claims, submitter, now, delivers))
 
     # After the commit: the live counters, and the announcement of the delivery job to the relay in the Celery
     # workers (see ``delivery.relay_announced_jobs``), sent with other leads' in one Redis call. If that call

@@ -10,6 +10,7 @@ from adserver import clock
 from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import Lead, School
+from adserver.services.reporting.rollups import Tally, add_to_rollups, lead_outcome_figures, rollup_key
 
 RETURN_WINDOW = timedelta(days=30)
 
@@ -32,5 +33,9 @@ def return_lead(lead: Lead, reason: str) -> Lead:
     locked.return_reason = reason
     locked.returned_at = now
     locked.updated_at = now
+    tally = Tally()
+    tally.add(rollup_key(locked.created_at, locked.campaign_id, locked.ad_id, locked.publisher_id, locked.school_id),
+              **lead_outcome_figures("returned", locked.price_cents))  # fmt: skip
+    add_to_rollups(tally)
     db.session.commit()
     return locked

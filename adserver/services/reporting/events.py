@@ -3,8 +3,9 @@
 Each stream is read through the consumer group ``persist``: an entry is
 acknowledged (and deleted) only after its batch committed, entries a dead
 worker left pending are reclaimed after a minute, and rows are inserted with
-"on conflict do nothing" on their ids, so a redelivered batch never counts an
-event twice.
+"on conflict do nothing" on their ids. The events the insert really inserted
+(``RETURNING``) are added to the rollups in the same transaction, so a
+redelivered batch never counts an event twice, in the tables or in reports.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adserver.extensions import db, redis_client
 from adserver.models import Base, Click, Impression
+from adserver.services.reporting.rollups import Tally, add_to_rollups, rollup_key
 from adserver.services.serving.counters import CLICK_STREAM, IMPRESSION_STREAM
 
 log = logging.getLogger(__name__)
@@ -81,16 +83,33 @@ def _ensure_group(client: redis.Redis, stream: str) -> None:
             raise
 
 
-def _insert_ignoring_duplicates(model: type[Base], rows: list[dict[str, Any]]) -> None:
-    if db.engine.dialect.name == "postgresql":
-        statement: Any = postgresql_insert(model).on_conflict_do_nothing()
-    else:
-        statement = sqlite_insert(model).on_conflict_do_nothing()
-    db.session.execute(statement, rows)
+def _impression_figures(row: dict[str, Any]) -> dict[str, int]:
+    return {"bot_impressions": 1} if row["is_bot"] else {"impressions": 1}
+
+
+def _click_figures(row: dict[str, Any]) -> dict[str, int]:
+    return {"clicks": int(row["counted"]), "bot_clicks": int(row["is_bot"]), "spend_cents": row["spend_cents"]}
+
+
+def _insert_ignoring_duplicates(model: type[Base], rows: dict[str, dict[str, Any]],
+                                figures: Callable[[dict[str, Any]], dict[str, int]]) -> int:  # fmt: skip
+    """Insert the rows that are not stored yet and add those (only those) to the rollups, in one
+    transaction; returns how many were new."""
+    insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    statement: Any = insert(model).on_conflict_do_nothing().returning(model.id)  # type: ignore[attr-defined]
+    inserted = db.session.scalars(statement, list(rows.values())).all()
+    tally = Tally()
+    for event_id in inserted:
+        row = rows[event_id]
+        tally.add(rollup_key(row["at"], row["campaign_id"], row["ad_id"], row["publisher_id"], row["school_id"]),
+                  **figures(row))  # fmt: skip
+    add_to_rollups(tally)
     db.session.commit()
+    return len(inserted)
 
 
 def _store(client: redis.Redis, stream: str, model: type[Base], to_row: Callable[[dict[str, Any]], dict[str, Any]],
+           figures: Callable[[dict[str, Any]], dict[str, int]],
            entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> int:  # fmt: skip
     rows: dict[str, dict[str, Any]] = {}
     for entry_id, fields in entries:
@@ -105,17 +124,18 @@ def _store(client: redis.Redis, stream: str, model: type[Base], to_row: Callable
         except (KeyError, ValueError, TypeError):
             # A malformed entry would block the stream forever; it is dropped and logged by id only.
             log.error("dropping malformed event", extra={"stream": stream, "entry_id": entry_id.decode()})
-    if rows:
-        _insert_ignoring_duplicates(model, list(rows.values()))
+    stored = _insert_ignoring_duplicates(model, rows, figures) if rows else 0
     ids = [entry_id for entry_id, _ in entries]
     if ids:
         client.xack(stream, GROUP, *ids)
         client.xdel(stream, *ids)
-    return len(rows)
+    return stored
 
 
-def persist_stream(stream: str, model: type[Base], to_row: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
-    """Move everything waiting in ``stream`` into ``model``'s table; returns how many events were stored."""
+def persist_stream(stream: str, model: type[Base], to_row: Callable[[dict[str, Any]], dict[str, Any]],
+                   figures: Callable[[dict[str, Any]], dict[str, int]]) -> int:  # fmt: skip
+    """Move everything waiting in ``stream`` into ``model``'s table and the rollups; returns how many
+    events were new (a redelivered event is stored and counted once)."""
     client = redis_client.client
     _ensure_group(client, stream)
     consumer = _consumer_name()
@@ -124,21 +144,21 @@ def persist_stream(stream: str, model: type[Base], to_row: Callable[[dict[str, A
     reclaimed: Any = client.xautoclaim(stream, GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, start_id="0-0",
                                   count=BATCH_SIZE)  # fmt: skip
     if reclaimed and reclaimed[1]:
-        stored += _store(client, stream, model, to_row, reclaimed[1])
+        stored += _store(client, stream, model, to_row, figures, reclaimed[1])
     for _ in range(MAX_BATCHES_PER_RUN):
         replies: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=BATCH_SIZE)
         entries = replies[0][1] if replies else []
         if not entries:
             break
-        stored += _store(client, stream, model, to_row, entries)
+        stored += _store(client, stream, model, to_row, figures, entries)
     return stored
 
 
 def persist_impressions() -> int:
     """Store waiting impressions; safe to run concurrently and to repeat."""
-    return persist_stream(IMPRESSION_STREAM, Impression, _impression_row)
+    return persist_stream(IMPRESSION_STREAM, Impression, _impression_row, _impression_figures)
 
 
 def persist_clicks() -> int:
     """Store waiting clicks; safe to run concurrently and to repeat."""
-    return persist_stream(CLICK_STREAM, Click, _click_row)
+    return persist_stream(CLICK_STREAM, Click, _click_row, _click_figures)

@@ -1,0 +1,56 @@
+"""Rollups: what reports read. Each fact (a persisted impression or click, a lead accepted, a
+lead's outcome) adds to its hour's and its day's row in the transaction that records it.
+
+A row is keyed by its time bucket, campaign, ad and publisher (``""`` for traffic without a
+publisher); the school is the campaign's. Lead counts and their outcomes sit in the bucket of the
+hour the lead was accepted, so a row's ``delivered + rejected + failed`` never exceeds its
+``leads``, and ``returned`` never exceeds ``delivered``. Reports read the daily rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, Integer, PrimaryKeyConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from adserver.models.base import Base, UTCDateTime
+
+# Every counted figure of a rollup row, in the order reports show them.
+METRICS = (
+    "impressions", "bot_impressions", "clicks", "bot_clicks", "leads",
+    "delivered", "rejected", "failed", "returned", "spend_cents",
+)  # fmt: skip
+
+
+class _Figures:
+    campaign_id: Mapped[str] = mapped_column(String(40))
+    ad_id: Mapped[str] = mapped_column(String(40))
+    publisher_id: Mapped[str] = mapped_column(String(40))  # "" when none
+    school_id: Mapped[str] = mapped_column(String(40))
+    impressions: Mapped[int] = mapped_column(Integer, default=0)
+    bot_impressions: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)  # counted: one per impression, not a bot's
+    bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    leads: Mapped[int] = mapped_column(Integer, default=0)  # accepted
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    returned: Mapped[int] = mapped_column(Integer, default=0)
+    # Billed: the CPC bid per counted click, the CPL bid per lead delivered and not returned.
+    spend_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HourlyRollup(_Figures, Base):
+    __tablename__ = "rollup_hourly"
+    # The time bucket first: reports and the retention of old rows read ranges of it.
+    __table_args__ = (PrimaryKeyConstraint("hour", "campaign_id", "ad_id", "publisher_id"),)
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)  # UTC, on the hour
+
+
+class DailyRollup(_Figures, Base):
+    __tablename__ = "rollup_daily"
+    __table_args__ = (PrimaryKeyConstraint("day", "campaign_id", "ad_id", "publisher_id"),)
+
+    day: Mapped[date] = mapped_column(Date)  # UTC
