@@ -32,6 +32,7 @@ def _flask_config(settings: Settings) -> dict[str, object]:
         "DELIVERY_URL_ALLOWLIST": settings.delivery_url_allowlist,
         "DELIVERY_RETRY_BASE_S": settings.delivery_retry_base_s,
         "EVENT_RETENTION_DAYS": settings.event_retention_days,
+        "EVENT_RECLAIM_IDLE_S": settings.event_reclaim_idle_s,
         "MIGRATIONS_DIR": ROOT / "migrations",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "JSON_SORT_KEYS": False,

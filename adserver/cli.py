@@ -29,6 +29,17 @@ def seed_demo() -> None:
         click.echo(line)
 
 
+@click.command("seed-demo-traffic")
+@click.option("--days", default=30, show_default=True, help="Days of traffic, ending yesterday.")
+@with_appcontext
+def seed_demo_traffic(days: int) -> None:
+    """Add plausible traffic for the demo catalog (impressions, clicks, leads); once only."""
+    from adserver.demo_traffic import seed_demo_traffic as seed
+
+    for line in seed(days):
+        click.echo(line)
+
+
 @click.command("report")
 @click.option("--from", "start", required=True, help="First day, inclusive (UTC), e.g. 2026-11-01.")
 @click.option("--to", "end", required=True, help="Last day, inclusive (UTC).")
@@ -64,4 +75,5 @@ def report(start: str, end: str, group_by: str, campaign_id: str | None, school_
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin_key)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(seed_demo_traffic)
     app.cli.add_command(report)

@@ -42,6 +42,7 @@ class Settings:
     delivery_url_allowlist: frozenset[str]
     delivery_retry_base_s: float
     event_retention_days: int
+    event_reclaim_idle_s: float
     instance_dir: Path
     embedded_redis: bool
     embedded: bool
@@ -146,6 +147,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if retention_days < 1:
         raise ConfigError("EVENT_RETENTION_DAYS must be at least 1")
 
+    try:
+        reclaim_idle_s = float(env.get("EVENT_RECLAIM_IDLE_S", "60"))
+    except ValueError as exc:
+        raise ConfigError("EVENT_RECLAIM_IDLE_S must be a number of seconds") from exc
+    if reclaim_idle_s <= 0:
+        raise ConfigError("EVENT_RECLAIM_IDLE_S must be more than 0")
+
     allowlist = frozenset(
         host.strip().lower() for host in env.get("DELIVERY_URL_ALLOWLIST", "").split(",") if host.strip()
     )
@@ -163,6 +171,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         delivery_url_allowlist=allowlist,
         delivery_retry_base_s=retry_base,
         event_retention_days=retention_days,
+        event_reclaim_idle_s=reclaim_idle_s,
         instance_dir=instance_dir,
         embedded_redis=embedded_redis,
         embedded=embedded,

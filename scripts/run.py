@@ -39,6 +39,7 @@ def main() -> int:
     print("applying migrations ...", flush=True)
     flask("db", "upgrade")
     print(flask("seed-demo"), flush=True)
+    print(flask("seed-demo-traffic"), flush=True)
     admin_key = settings.admin_api_key or flask("create-admin-key")
 
     port = os.environ.get("PORT", "8000")

@@ -48,11 +48,11 @@ def test_a_redelivered_batch_is_not_counted_twice(
         assert len(entries) == 3
         redis_db.xadd(counters.IMPRESSION_STREAM, entries[0][1])
         assert events.persist_impressions() == 1  # the duplicate; the others wait for the reclaim delay
-        events.RECLAIM_IDLE_MS, saved = 0, events.RECLAIM_IDLE_MS
+        app.config["EVENT_RECLAIM_IDLE_S"], saved = 0.001, app.config["EVENT_RECLAIM_IDLE_S"]
         try:
             assert events.persist_impressions() == 2  # the three reclaimed; one of them was already stored
         finally:
-            events.RECLAIM_IDLE_MS = saved
+            app.config["EVENT_RECLAIM_IDLE_S"] = saved
         assert db.session.scalar(select(func.count()).select_from(Impression)) == 3
         assert events.persist_impressions() == 0
         assert redis_db.xlen(counters.IMPRESSION_STREAM) == 0

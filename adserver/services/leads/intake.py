@@ -51,6 +51,11 @@ def init_app(app: Flask) -> None:
     )
 
 
+def flush_accepted_leads() -> None:
+    """Send the counts and announcements of the leads accepted so far now, in this thread."""
+    current_app.extensions[ACCEPTED_LEADS].flush()
+
+
 @dataclass(frozen=True, slots=True)
 class Submitter:
     """Who sent the lead and from where: the consent record's IP and user agent."""

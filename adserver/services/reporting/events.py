@@ -2,7 +2,7 @@
 
 Each stream is read through the consumer group ``persist``: an entry is
 acknowledged (and deleted) only after its batch committed, entries a dead
-worker left pending are reclaimed after a minute, and rows are inserted with
+worker left pending are reclaimed after ``EVENT_RECLAIM_IDLE_S`` (a minute), and rows are inserted with
 "on conflict do nothing" on their ids. The events the insert really inserted
 (``RETURNING``) are added to the rollups in the same transaction, so a
 redelivered batch never counts an event twice, in the tables or in reports.
@@ -14,11 +14,13 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import redis
+from flask import current_app
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,7 +34,6 @@ log = logging.getLogger(__name__)
 GROUP = "persist"
 BATCH_SIZE = 500
 MAX_BATCHES_PER_RUN = 40
-RECLAIM_IDLE_MS = 60_000
 
 
 def _impression_row(event: dict[str, Any]) -> dict[str, Any]:
@@ -91,74 +92,89 @@ def _click_figures(row: dict[str, Any]) -> dict[str, int]:
     return {"clicks": int(row["counted"]), "bot_clicks": int(row["is_bot"]), "spend_cents": row["spend_cents"]}
 
 
-def _insert_ignoring_duplicates(model: type[Base], rows: dict[str, dict[str, Any]],
-                                figures: Callable[[dict[str, Any]], dict[str, int]]) -> int:  # fmt: skip
+@dataclass(frozen=True)
+class EventKind:
+    """A stream of events, the table they are stored in and what each adds to its rollup row."""
+
+    stream: str
+    model: type[Base]
+    to_row: Callable[[dict[str, Any]], dict[str, Any]]
+    figures: Callable[[dict[str, Any]], dict[str, int]]
+
+
+IMPRESSIONS = EventKind(IMPRESSION_STREAM, Impression, _impression_row, _impression_figures)
+CLICKS = EventKind(CLICK_STREAM, Click, _click_row, _click_figures)
+
+
+def store_events(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
     """Insert the rows that are not stored yet and add those (only those) to the rollups, in one
-    transaction; returns how many were new."""
+    transaction; returns how many were new. The stream's batches go through here, and so do bulk
+    loads (the demo's traffic)."""
+    by_id = {row["id"]: row for row in rows}
+    if not by_id:
+        return 0
+    model = kind.model
     insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     statement: Any = insert(model).on_conflict_do_nothing().returning(model.id)  # type: ignore[attr-defined]
-    inserted = db.session.scalars(statement, list(rows.values())).all()
+    inserted = db.session.scalars(statement, list(by_id.values())).all()
     tally = Tally()
     for event_id in inserted:
-        row = rows[event_id]
+        row = by_id[event_id]
         tally.add(rollup_key(row["at"], row["campaign_id"], row["ad_id"], row["publisher_id"], row["school_id"]),
-                  **figures(row))  # fmt: skip
+                  **kind.figures(row))  # fmt: skip
     add_to_rollups(tally)
     db.session.commit()
     return len(inserted)
 
 
-def _store(client: redis.Redis, stream: str, model: type[Base], to_row: Callable[[dict[str, Any]], dict[str, Any]],
-           figures: Callable[[dict[str, Any]], dict[str, int]],
-           entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> int:  # fmt: skip
-    rows: dict[str, dict[str, Any]] = {}
+def _store(client: redis.Redis, kind: EventKind, entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> int:
+    rows = []
     for entry_id, fields in entries:
         if not fields:  # reclaimed after it was already deleted
             continue
         try:
             decoded = json.loads(fields[b"e"])
             # An entry holds one event or a list of them (the impressions of one ad request).
-            for event in decoded if isinstance(decoded, list) else [decoded]:
-                row = to_row(event)
-                rows[row["id"]] = row
+            rows += [kind.to_row(event) for event in (decoded if isinstance(decoded, list) else [decoded])]
         except (KeyError, ValueError, TypeError):
             # A malformed entry would block the stream forever; it is dropped and logged by id only.
-            log.error("dropping malformed event", extra={"stream": stream, "entry_id": entry_id.decode()})
-    stored = _insert_ignoring_duplicates(model, rows, figures) if rows else 0
+            log.error("dropping malformed event", extra={"stream": kind.stream, "entry_id": entry_id.decode()})
+    stored = store_events(kind, rows)
     ids = [entry_id for entry_id, _ in entries]
     if ids:
-        client.xack(stream, GROUP, *ids)
-        client.xdel(stream, *ids)
+        client.xack(kind.stream, GROUP, *ids)
+        client.xdel(kind.stream, *ids)
     return stored
 
 
-def persist_stream(stream: str, model: type[Base], to_row: Callable[[dict[str, Any]], dict[str, Any]],
-                   figures: Callable[[dict[str, Any]], dict[str, int]]) -> int:  # fmt: skip
-    """Move everything waiting in ``stream`` into ``model``'s table and the rollups; returns how many
+def persist_stream(kind: EventKind) -> int:
+    """Move everything waiting in the kind's stream into its table and the rollups; returns how many
     events were new (a redelivered event is stored and counted once)."""
     client = redis_client.client
+    stream = kind.stream
     _ensure_group(client, stream)
     consumer = _consumer_name()
     stored = 0
     # Entries another worker read but never acknowledged (it died mid-batch).
-    reclaimed: Any = client.xautoclaim(stream, GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, start_id="0-0",
-                                  count=BATCH_SIZE)  # fmt: skip
+    idle_ms = int(float(current_app.config["EVENT_RECLAIM_IDLE_S"]) * 1000)
+    reclaimed: Any = client.xautoclaim(stream, GROUP, consumer, min_idle_time=idle_ms, start_id="0-0",
+                                       count=BATCH_SIZE)  # fmt: skip
     if reclaimed and reclaimed[1]:
-        stored += _store(client, stream, model, to_row, figures, reclaimed[1])
+        stored += _store(client, kind, reclaimed[1])
     for _ in range(MAX_BATCHES_PER_RUN):
         replies: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=BATCH_SIZE)
         entries = replies[0][1] if replies else []
         if not entries:
             break
-        stored += _store(client, stream, model, to_row, figures, entries)
+        stored += _store(client, kind, entries)
     return stored
 
 
 def persist_impressions() -> int:
     """Store waiting impressions; safe to run concurrently and to repeat."""
-    return persist_stream(IMPRESSION_STREAM, Impression, _impression_row, _impression_figures)
+    return persist_stream(IMPRESSIONS)
 
 
 def persist_clicks() -> int:
     """Store waiting clicks; safe to run concurrently and to repeat."""
-    return persist_stream(CLICK_STREAM, Click, _click_row, _click_figures)
+    return persist_stream(CLICKS)
