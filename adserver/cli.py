@@ -67,7 +67,7 @@ def report(start: str, end: str, group_by: str, campaign_id: str | None, school_
     if output == "csv":
         click.echo(report_csv(built), nl=False)
     elif output == "json":
-        click.echo(report_json(built))
+        click.echo(report_json(built).decode())
     else:
         click.echo(render_table(built))
 

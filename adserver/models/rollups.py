@@ -23,11 +23,16 @@ METRICS = (
 )  # fmt: skip
 
 
+# Ids are ASCII: PostgreSQL compares them byte by byte ("C") rather than by language rules, several
+# times faster in the keys' index and in a report's grouping.
+RollupId = String(40).with_variant(String(40, collation="C"), "postgresql")
+
+
 class _Figures:
-    campaign_id: Mapped[str] = mapped_column(String(40))
-    ad_id: Mapped[str] = mapped_column(String(40))
-    publisher_id: Mapped[str] = mapped_column(String(40))  # "" when none
-    school_id: Mapped[str] = mapped_column(String(40))
+    campaign_id: Mapped[str] = mapped_column(RollupId)
+    ad_id: Mapped[str] = mapped_column(RollupId)
+    publisher_id: Mapped[str] = mapped_column(RollupId)  # "" when none
+    school_id: Mapped[str] = mapped_column(RollupId)
     impressions: Mapped[int] = mapped_column(Integer, default=0)
     bot_impressions: Mapped[int] = mapped_column(Integer, default=0)
     clicks: Mapped[int] = mapped_column(Integer, default=0)  # counted: one per impression, not a bot's
@@ -51,6 +56,11 @@ class HourlyRollup(_Figures, Base):
 
 class DailyRollup(_Figures, Base):
     __tablename__ = "rollup_daily"
-    __table_args__ = (PrimaryKeyConstraint("day", "campaign_id", "ad_id", "publisher_id"),)
+    # On PostgreSQL the key's index also carries every figure, so a report reads the index alone, in
+    # (day, campaign) order: no table access and no sort.
+    __table_args__ = (
+        PrimaryKeyConstraint("day", "campaign_id", "ad_id", "publisher_id",
+                             postgresql_include=["school_id", *METRICS]),
+    )  # fmt: skip
 
     day: Mapped[date] = mapped_column(Date)  # UTC

@@ -22,17 +22,21 @@ METRICS = ('impressions', 'bot_impressions', 'clicks', 'bot_clicks', 'leads', 'd
            'returned', 'spend_cents')
 
 
-def _create(table, bucket):
+def _create(table, bucket, include=()):
+    # Ids compare byte by byte on PostgreSQL (collation "C"); the daily key's index carries the figures.
+    postgresql = op.get_bind().dialect.name == 'postgresql'
+    identifier = sa.String(length=40, collation='C') if postgresql else sa.String(length=40)
     op.create_table(
         table,
         bucket,
-        sa.Column('campaign_id', sa.String(length=40), nullable=False),
-        sa.Column('ad_id', sa.String(length=40), nullable=False),
-        sa.Column('publisher_id', sa.String(length=40), nullable=False),
-        sa.Column('school_id', sa.String(length=40), nullable=False),
+        sa.Column('campaign_id', identifier, nullable=False),
+        sa.Column('ad_id', identifier, nullable=False),
+        sa.Column('publisher_id', identifier, nullable=False),
+        sa.Column('school_id', identifier, nullable=False),
         *[sa.Column(name, sa.BigInteger() if name == 'spend_cents' else sa.Integer(), nullable=False)
           for name in METRICS],
-        sa.PrimaryKeyConstraint(bucket.name, 'campaign_id', 'ad_id', 'publisher_id', name=op.f(f'pk_{table}')),
+        sa.PrimaryKeyConstraint(bucket.name, 'campaign_id', 'ad_id', 'publisher_id', name=op.f(f'pk_{table}'),
+                                postgresql_include=list(include)),
     )
 
 
@@ -67,7 +71,7 @@ def _backfill(table, bucket_of):
 
 def upgrade():
     _create('rollup_hourly', sa.Column('hour', sa.DateTime(timezone=True), nullable=False))
-    _create('rollup_daily', sa.Column('day', sa.Date(), nullable=False))
+    _create('rollup_daily', sa.Column('day', sa.Date(), nullable=False), include=('school_id', *METRICS))
     if op.get_bind().dialect.name == 'postgresql':
         hour = lambda column: f"(date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"  # noqa: E731
         day = lambda column: f"CAST({column} AT TIME ZONE 'UTC' AS DATE)"  # noqa: E731

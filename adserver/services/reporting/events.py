@@ -17,13 +17,13 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 from flask import current_app
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table
 
+from adserver.bulk import insert_new
 from adserver.extensions import db, redis_client
 from adserver.models import Base, Click, Impression
 from adserver.services.reporting.rollups import Tally, add_to_rollups, rollup_key
@@ -113,10 +113,7 @@ def store_events(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
     by_id = {row["id"]: row for row in rows}
     if not by_id:
         return 0
-    model = kind.model
-    insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    statement: Any = insert(model).on_conflict_do_nothing().returning(model.id)  # type: ignore[attr-defined]
-    inserted = db.session.scalars(statement, list(by_id.values())).all()
+    inserted = insert_new(cast(Table, kind.model.__table__), list(by_id.values()), "id")
     tally = Tally()
     for event_id in inserted:
         row = by_id[event_id]

@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+import orjson
+from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text
 
 from adserver.auth import Principal
 from adserver.errors import validation_error
 from adserver.extensions import db
 from adserver.models.rollups import METRICS, DailyRollup
-from adserver.schemas.reports import ReportFigures, ReportQuery, ReportRow
+from adserver.schemas.reports import ReportQuery
 
 MAX_DAYS = 400
+REPORT_WORK_MEM = "64MB"
 RATIOS = ("ctr", "lead_rate", "cpl_cents")
 _DIMENSION_COLUMNS = {
     "day": DailyRollup.day,
@@ -47,9 +49,12 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    """Rows as plain dicts holding the grouped dimensions, the counts and the ratios (a report can have
+    many thousands of rows: they are not validated models), and the totals."""
+
     dimensions: tuple[str, ...]
-    rows: list[ReportRow]
-    totals: ReportFigures
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
 
 
 def check_range(start: date, end: date) -> None:
@@ -62,13 +67,7 @@ def check_range(start: date, end: date) -> None:
 
 def figures(counts: Mapping[str, int]) -> dict[str, Any]:
     """The counts with their ratios; a ratio whose denominator is zero is null, never an error."""
-    impressions, billed = counts["impressions"], counts["delivered"] - counts["returned"]
-    return {
-        **{name: int(counts[name]) for name in METRICS},
-        "ctr": round(counts["clicks"] / impressions, 6) if impressions else None,
-        "lead_rate": round(counts["leads"] / impressions, 6) if impressions else None,
-        "cpl_cents": round(counts["spend_cents"] / billed) if billed > 0 else None,
-    }
+    return _with_ratios({name: int(counts[name]) for name in METRICS})
 
 
 def _filters(query: ReportQuery, scope: Scope) -> list[ColumnElement[bool]]:
@@ -82,31 +81,40 @@ def _filters(query: ReportQuery, scope: Scope) -> list[ColumnElement[bool]]:
 
 
 def build_report(query: ReportQuery, scope: Scope) -> Report:
-    """The figures of every group in the range, and their totals."""
+    """The figures of every group in the range, in the order of the grouped dimensions, and their totals."""
     check_range(query.from_, query.to)
     dimensions = query.dimensions
+    fields = [_DIMENSION_FIELDS[name] for name in dimensions]
     keys = [_DIMENSION_COLUMNS[name] for name in dimensions]
-    sums = [func.coalesce(func.sum(getattr(DailyRollup, name)), 0).label(name) for name in METRICS]
-    statement = select(*keys, *sums).where(*_filters(query, scope)).group_by(*keys).order_by(*keys)
+    # SUM of a bigint is a numeric on PostgreSQL: cast back, so figures are ints everywhere.
+    sums = [cast(func.coalesce(func.sum(getattr(DailyRollup, name)), 0), BigInteger) for name in METRICS]
+    where = _filters(query, scope)
+    if db.engine.dialect.name == "postgresql":  # a long range's groups are sorted in memory, not on disk
+        db.session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+    names = [*fields, *METRICS]
+    by_publisher = "publisher_id" in fields
     rows = []
-    totals = dict.fromkeys(METRICS, 0)
-    for row in db.session.execute(statement):
-        counts = {name: int(getattr(row, name)) for name in METRICS}
-        for name in METRICS:
-            totals[name] += counts[name]
-        values: dict[str, Any] = {
-            _DIMENSION_FIELDS[name]: (value or None) if name == "publisher" else value
-            for name, value in zip(dimensions, row[: len(keys)], strict=True)
-        }
-        rows.append(ReportRow(**values, **figures(counts)))
+    for values in db.session.execute(select(*keys, *sums).where(*where).group_by(*keys).order_by(*keys)).tuples():
+        row = dict(zip(names, values, strict=True))
+        if by_publisher:
+            row["publisher_id"] = row["publisher_id"] or None  # "" is traffic without a publisher
+        rows.append(_with_ratios(row))
+    totals = db.session.execute(select(*sums).where(*where)).one()
     db.session.rollback()
-    return Report(dimensions, rows, ReportFigures(**figures(totals)))
+    return Report(dimensions, rows, _with_ratios(dict(zip(METRICS, totals, strict=True))))
 
 
-def report_json(report: Report) -> str:
-    """Rows carry only the grouped dimensions (``publisher_id`` null for traffic without a publisher)."""
-    rows = ",".join(row.model_dump_json(exclude_unset=True) for row in report.rows)
-    return f'{{"rows":[{rows}],"totals":{report.totals.model_dump_json()}}}'
+def _with_ratios(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's counts with their ratios added; a ratio whose denominator is zero is null."""
+    impressions, billed = row["impressions"], row["delivered"] - row["returned"]
+    row["ctr"] = round(row["clicks"] / impressions, 6) if impressions else None
+    row["lead_rate"] = round(row["leads"] / impressions, 6) if impressions else None
+    row["cpl_cents"] = round(row["spend_cents"] / billed) if billed > 0 else None
+    return row
+
+
+def report_json(report: Report) -> bytes:
+    return orjson.dumps({"rows": report.rows, "totals": report.totals})
 
 
 def _cell(value: Any) -> str:
@@ -124,18 +132,18 @@ def report_csv(report: Report) -> str:
     columns = csv_columns(report.dimensions)
     writer.writerow(columns)
     for row in report.rows:
-        data = row.model_dump()
-        writer.writerow([_cell(data.get(column)) for column in columns])
+        writer.writerow([_cell(row[column]) for column in columns])
     return out.getvalue()
 
 
 def render_table(report: Report) -> str:
     """The report as aligned text for a terminal: one line per row, then the totals."""
     columns = csv_columns(report.dimensions)
-    lines = [[_cell(row.model_dump().get(column)) for column in columns] for row in report.rows]
-    totals = report.totals.model_dump()
     dimension_count = len(report.dimensions)
-    lines.append(["total"] + [""] * (dimension_count - 1) + [_cell(totals[c]) for c in columns[dimension_count:]])
+    lines = [[_cell(row[column]) for column in columns] for row in report.rows]
+    lines.append(
+        ["total"] + [""] * (dimension_count - 1) + [_cell(report.totals[c]) for c in columns[dimension_count:]]
+    )
     widths = [max(len(column), *(len(line[i]) for line in lines)) for i, column in enumerate(columns)]
     out = ["  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True))]
     out += ["  ".join(cell.rjust(width) if i >= dimension_count else cell.ljust(width)

@@ -20,10 +20,10 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from adserver.extensions import db
+from adserver.bulk import upsert_adding
 from adserver.models.rollups import METRICS, DailyRollup, HourlyRollup
 from adserver.prepared import Prepared, RawTransaction
 
@@ -87,28 +87,22 @@ _TABLES = (("hour", cast(Table, HourlyRollup.__table__)), ("day", cast(Table, Da
 
 
 @cache
-def _upsert(dialect_name: str, bucket: str) -> Insert:
+def _prepared_upsert(dialect_name: str, bucket: str) -> Prepared:
     table = dict(_TABLES)[bucket]
     insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
     statement = insert(table)
-    return statement.on_conflict_do_update(
+    return Prepared(statement.on_conflict_do_update(
         index_elements=[bucket, "campaign_id", "ad_id", "publisher_id"],
         set_={name: table.c[name] + statement.excluded[name] for name in METRICS},
-    )
-
-
-@cache
-def _prepared_upsert(dialect_name: str, bucket: str) -> Prepared:
-    return Prepared(_upsert(dialect_name, bucket))
+    ))  # fmt: skip
 
 
 def add_to_rollups(tally: Tally) -> None:
     """Add the tally to both rollups in the ORM session's transaction (the caller commits)."""
     if not tally:
         return
-    dialect = db.engine.dialect.name
-    for bucket, _ in _TABLES:
-        db.session.execute(_upsert(dialect, bucket), tally.rows(bucket))
+    for bucket, table in _TABLES:
+        upsert_adding(table, tally.rows(bucket), (bucket, "campaign_id", "ad_id", "publisher_id"), METRICS)
 
 
 def add_to_rollups_raw(transaction: RawTransaction, tally: Tally) -> None:
