@@ -1,40 +1,39 @@
 """Many rows in one statement, for the event and rollup writes that run thousands of rows a second.
 
-On PostgreSQL the rows travel as one array per column and are expanded by ``unnest``: a single
-statement of fixed shape, whatever the number of rows, instead of a statement per row (or a
-VALUES list whose parameters grow with the rows). SQLite, in process, runs the same statement
-once per row (``executemany``).
+On PostgreSQL the rows are COPYed into a temporary staging table, then moved with one
+``INSERT ... SELECT ... ON CONFLICT``: COPY is PostgreSQL's bulk path, and the statement's shape
+does not grow with the rows. SQLite, in process, runs the statement once per row (``executemany``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, Integer, String, Table, Text, text
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import sqlite
 
 from adserver.extensions import db
-from adserver.models.base import UTCDateTime
 
 
-def _array_type(column: Any) -> str:
-    kind = column.type
-    for python_type, sql in ((UTCDateTime, "timestamptz"), (BigInteger, "bigint"), (Integer, "integer"),
-                             (Boolean, "boolean"), (Date, "date"), (String, "text"), (Text, "text")):  # fmt: skip
-        if isinstance(kind, python_type):
-            return f"{sql}[]"
-    raise TypeError(f"no array type for column {column.name} ({kind!r})")
+def _stage(table: Table, columns: tuple[str, ...], rows: Sequence[dict[str, Any]]) -> str:
+    """COPY the rows into the session connection's staging table for ``table`` (a temporary copy of its
+    columns, emptied at every commit) and return its name."""
+    staging = f"staging_{table.name}"
+    db.session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table.name}) ON COMMIT DELETE ROWS"))
+    driver = db.session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
+    return staging
 
 
-@cache
-def _unnest_insert(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], adding: tuple[str, ...],
-                   returning: str | None) -> str:  # fmt: skip
+def _from_staging(table: Table, staging: str, columns: tuple[str, ...], conflict: tuple[str, ...],
+                  adding: tuple[str, ...], returning: str | None) -> str:  # fmt: skip
     names = ", ".join(columns)
-    arrays = ", ".join(f"CAST(:{name} AS {_array_type(table.c[name])})" for name in columns)
     # Names come from the table's own metadata, never from input.
-    sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT ({', '.join(conflict)}) "  # noqa: S608
+    sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} ON CONFLICT ({', '.join(conflict)}) "  # noqa: S608
     if adding:
         sql += "DO UPDATE SET " + ", ".join(f"{name} = {table.name}.{name} + EXCLUDED.{name}" for name in adding)
     else:
@@ -53,8 +52,8 @@ def insert_new(table: Table, rows: Sequence[dict[str, Any]], key: str) -> list[A
         return []
     columns = _columns(rows)
     if db.engine.dialect.name == "postgresql":
-        sql = _unnest_insert(table, columns, (key,), (), key)
-        return list(db.session.execute(text(sql), {name: [row[name] for row in rows] for name in columns}).scalars())
+        staging = _stage(table, columns, rows)
+        return list(db.session.execute(text(_from_staging(table, staging, columns, (key,), (), key))).scalars())
     statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c[key])
     return list(db.session.execute(statement, list(rows)).scalars())
 
@@ -67,8 +66,8 @@ def upsert_adding(table: Table, rows: Sequence[dict[str, Any]], conflict: tuple[
         return
     columns = _columns(rows)
     if db.engine.dialect.name == "postgresql":
-        sql = _unnest_insert(table, columns, conflict, adding, None)
-        db.session.execute(text(sql), {name: [row[name] for row in rows] for name in columns})
+        staging = _stage(table, columns, rows)
+        db.session.execute(text(_from_staging(table, staging, columns, conflict, adding, None)))
         return
     statement = sqlite.insert(table)
     statement = statement.on_conflict_do_update(

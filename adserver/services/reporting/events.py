@@ -32,7 +32,7 @@ from adserver.services.serving.counters import CLICK_STREAM, IMPRESSION_STREAM
 log = logging.getLogger(__name__)
 
 GROUP = "persist"
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
 MAX_BATCHES_PER_RUN = 40
 
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,17 +27,14 @@ from adserver.models.rollups import METRICS, DailyRollup, HourlyRollup
 from adserver.prepared import Prepared, RawTransaction
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class RollupKey:
+class RollupKey(NamedTuple):
+    """A rollup row's key (a tuple: thousands are sorted per batch)."""
+
     hour: datetime  # UTC, on the hour
     campaign_id: str
     ad_id: str
     publisher_id: str  # "" when none
     school_id: str
-
-    @property
-    def day(self) -> date:
-        return self.hour.date()
 
 
 def rollup_key(at: datetime, campaign_id: str, ad_id: str | None, publisher_id: str | None,
@@ -70,7 +66,7 @@ class Tally:
         """Parameters for the upsert into the hourly (``bucket="hour"``) or daily (``"day"``) table."""
         merged: dict[tuple[Any, ...], dict[str, Any]] = {}
         for key, figures in self.items():
-            when = key.hour if bucket == "hour" else key.day
+            when = key.hour if bucket == "hour" else key.hour.date()
             identity = (when, key.campaign_id, key.ad_id, key.publisher_id)
             row = merged.get(identity)
             if row is None:
