@@ -76,3 +76,20 @@ def test_postal_code_forms(code: str, expected: str, ads: Any) -> None:
 
 def test_blank_optional_parameters_mean_any(ads: Any, campaign: dict[str, Any]) -> None:
     assert served_ids(ads(interest="", degree_level="", modality="")) == [campaign["id"]]
+
+
+def test_each_ad_carries_what_its_request_info_form_must_ask(
+    client: FlaskClient, admin: dict[str, str], ads: Any, make_school: Any, make_campaign: Any
+) -> None:
+    nursing = make_campaign(make_school(name="Nursing College"), eligibility={
+        "min_education": "associate", "min_age": 21, "graduation_year_max": 2020,
+        "requires_rn_license": True, "military_only": False})  # fmt: skip
+    plain = make_campaign(make_school(name="Open College"), eligibility={})
+    served = {ad["campaign_id"]: ad["eligibility"] for ad in ads()["ads"]}
+    assert served[nursing["id"]] == {"min_education": "associate", "min_age": 21, "graduation_year_max": 2020,
+                                     "requires_rn_license": True, "military_only": False}  # fmt: skip
+    assert served[plain["id"]] == {"min_education": None, "min_age": None, "graduation_year_max": None,
+                                   "requires_rn_license": False, "military_only": False}  # fmt: skip
+    schema = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert schema["ServedAdOut"]["properties"]["eligibility"]["$ref"].endswith("/EligibilityOut")
+    assert "eligibility" in schema["ServedAdOut"]["required"]
