@@ -33,11 +33,45 @@ def test_publishable_key_works_from_the_publishers_domains(
 def test_publishable_key_is_refused_from_other_origins(
     client: FlaskClient, publisher: dict[str, Any], campaign: dict[str, Any]
 ) -> None:
-    for headers in ({"Origin": "https://evil.example"}, {"Origin": "https://careerguides.example.evil.example"}, {}):
+    for origin in ("https://evil.example", "https://careerguides.example.evil.example", None):
+        headers = {"Origin": origin} if origin else {}
         response = client.get(f"/v1/ads?postal_code=85004&key={publisher['publishable_key']}", headers=headers)
         assert response.status_code == 403
         assert response.get_json()["error"]["code"] == "origin_not_allowed"
-        assert "Access-Control-Allow-Origin" not in response.headers
+        # The refusal, and only the refusal, is readable by that page: the widget says why it shows nothing.
+        assert response.headers.get("Access-Control-Allow-Origin") == origin
+
+
+def test_a_page_on_the_servers_own_origin_is_known_by_its_fetch_metadata(
+    client: FlaskClient, make_publisher: Any, campaign: dict[str, Any]
+) -> None:
+    # Browsers send no Origin with a same-origin GET; Sec-Fetch-Site says where the request came from.
+    own = make_publisher(name="Own pages", domains=["localhost"])
+    url = f"/v1/ads?postal_code=85004&key={own['publishable_key']}"
+    assert client.get(url, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert client.get(url, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert (
+        client.get(url, base_url="http://elsewhere.example", headers={"Sec-Fetch-Site": "same-origin"}).status_code
+        == 403
+    )
+
+
+def test_the_interest_list_is_readable_from_any_page(client: FlaskClient) -> None:
+    response = client.get("/v1/interests", headers={"Origin": "https://careerguides.example"})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    preflight = client.options("/v1/interests", headers={"Origin": "https://careerguides.example",
+                                                         "Access-Control-Request-Method": "GET"})  # fmt: skip
+    assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_lead_error_is_readable_by_the_page_that_sent_it(client: FlaskClient, publisher: dict[str, Any]) -> None:
+    headers = {"Origin": "https://careerguides.example", "X-Publisher-Key": publisher["publishable_key"]}
+    response = client.post("/v1/leads", json={"lead_token": "x"}, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["Access-Control-Allow-Origin"] == "https://careerguides.example"
+    refused = client.post("/v1/leads", json={}, headers={**headers, "Origin": "https://evil.example"})
+    assert refused.status_code == 403 and refused.headers["Access-Control-Allow-Origin"] == "https://evil.example"
 
 
 def test_preflight_is_answered(client: FlaskClient) -> None:
