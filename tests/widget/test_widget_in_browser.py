@@ -196,6 +196,15 @@ def test_the_demo_article_without_the_demo_catalog_says_how_to_add_it(server: Se
     expect(v.page.get_by_text("seed-demo")).to_be_visible()
 
 
+def test_the_api_reference_renders_under_its_strict_policy(server: Server, visit: Any) -> None:
+    v = visit(f"{server.url}/docs")
+    expect(v.page.get_by_text("/v1/ads/explain")).to_be_visible()
+    v.page.get_by_text("Ads matched to a visitor").click()
+    expect(v.page.get_by_text("visitor_id", exact=True).first).to_be_visible()
+    no_policy_errors(v)
+    assert [e for e in v.console_errors if "Failed to load" in e] == []
+
+
 # ---- a publisher page on another origin, with hostile CSS and a strict CSP ---------------
 
 
