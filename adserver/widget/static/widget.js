@@ -81,9 +81,10 @@ button.link{background:none;border:0;color:#0b5cad;padding:2px 0;min-height:0;fo
   border-radius:6px;text-decoration:none;font-weight:600}
 form.lead{margin:12px 0 0;padding:12px;border-top:1px solid #d0d7de;background:#f6f8fa;border-radius:0 0 6px 6px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:10px}
-.check{display:flex;gap:8px;align-items:flex-start;margin:10px 0 0}
+.check{display:flex;flex-wrap:wrap;gap:0 8px;align-items:flex-start;margin:10px 0 0}
+.check .err{flex-basis:100%}
 .check input{width:20px;height:20px;flex:none;margin:2px 0 0}
-.check label{font-weight:400;font-size:13px;margin:0}
+.check label{flex:1 1 0;font-weight:400;font-size:13px;margin:0}
 .submit{margin:12px 0 0}
 .done{margin:12px 0 0;padding:12px;border:1px solid #2e7d32;background:#f1f8f1;color:#1b5e20;border-radius:6px;font-weight:600}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
