@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDGET_LIMIT_BYTES = 30 * 1024
@@ -147,3 +148,21 @@ def test_demo_leads_stay_on_this_machine(app: Flask) -> None:
     from adserver.demo import DEMO_SCHOOLS
 
     assert all(entry["school"].get("delivery", {}).get("method", "pull") == "pull" for entry in DEMO_SCHOOLS)
+
+
+def test_the_demo_publisher_may_show_the_widget_on_this_servers_own_host(app: Flask) -> None:
+    from adserver.demo import DEMO_PUBLISHER
+    from adserver.extensions import db
+    from adserver.models import Publisher
+
+    seed_demo(app)
+    before = app.config["PUBLIC_BASE_URL"]
+    app.config["PUBLIC_BASE_URL"] = "https://ads.example.org"
+    try:
+        seed_demo(app)
+    finally:
+        app.config["PUBLIC_BASE_URL"] = before
+    with app.app_context():
+        publisher = db.session.scalars(select(Publisher).where(Publisher.name == DEMO_PUBLISHER["name"])).one()
+        assert set(publisher.domains) == {*DEMO_PUBLISHER["domains"], "ads.example.org"}
+        db.session.remove()
