@@ -239,8 +239,14 @@ def test_on_a_hostile_page_the_box_keeps_its_looks_and_ranks_by_value(
     assert card_ids(page) == by_bid
     expect(page.get_by_test_id("results-count")).to_have_text("3 Program(s) Found")
     card = page.get_by_test_id("school-card").first
-    looks = card.evaluate("c => [getComputedStyle(c).display, getComputedStyle(c).color, getComputedStyle(c).fontSize]")
-    assert looks[0] == "list-item" and looks[1] != "rgb(255, 0, 0)" and looks[2] == "15px"
+    looks = (
+        "e => { const s = getComputedStyle(e); "
+        "return [s.display, s.color, s.fontSize, s.textTransform, s.letterSpacing, s.borderTopStyle] }"
+    )
+    # The page's rules reach neither the cards nor, through inheritance, their text.
+    assert card.evaluate(looks)[:5] == ["list-item", "rgb(31, 35, 40)", "15px", "none", "normal"]
+    # Nor the box's own container element, which the page's CSS does match.
+    assert page.locator("#school-box > div").evaluate(looks)[::5] == ["block", "none"]
     box = page.locator("#school-box > div").bounding_box()
     assert box is not None and box["width"] > 600
     # The widget touched none of the page's own styles.
@@ -356,7 +362,9 @@ def test_a_double_click_on_submit_makes_one_lead(
     expect(card.get_by_test_id("lead-confirmation")).to_be_visible()
     expect(card.get_by_test_id("lead-error")).to_have_count(0)
     assert lead_count(app) == 1
-    assert posts and all(headers.get("idempotency-key") for headers in posts)
+    # However many requests the clicks made, they were one submission: one Idempotency-Key.
+    keys = {headers.get("idempotency-key") for headers in posts}
+    assert len(keys) == 1 and None not in keys
 
 
 def test_field_errors_and_a_duplicate_are_shown_in_plain_words(
