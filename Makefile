@@ -51,6 +51,6 @@ format: install ## Format the code
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-clean: ## Remove .venv and the embedded data in instance/
+clean: ## Remove .venv, the embedded data in instance/ and the tests' screenshots
 	-$(VENV)/bin/python -c "from pathlib import Path; from adserver.embedded_redis import stop; stop(Path('instance/redis.sock'))" 2>/dev/null
-	rm -rf $(VENV) instance
+	rm -rf $(VENV) instance test-artifacts

@@ -46,11 +46,17 @@ def hash_key(secret: str) -> str:
 
 
 def create_api_key(
-    role: str, *, kind: str = "secret", school_id: str | None = None, publisher_id: str | None = None
+    role: str,
+    *,
+    kind: str = "secret",
+    school_id: str | None = None,
+    publisher_id: str | None = None,
+    secret: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Add a new key to the session and return it with its secret, which is never stored."""
+    """Add a new key to the session and return it with its secret, which is never stored. The secret
+    is random unless given (the demo page's publishable key is derived, see ``adserver.demo``)."""
     prefix = "pk" if kind == "publishable" else "sk"
-    secret = f"{prefix}_{secrets.token_urlsafe(32)}"
+    secret = secret or f"{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey(
         key_hash=hash_key(secret),
         display_prefix=secret[:10],

@@ -1,14 +1,21 @@
-"""The demo catalog: five fictional schools shaped like the ads on a career-article page."""
+"""The demo catalog: five fictional schools shaped like the ads on a career-article page, and the
+demo publisher whose widget the demo article shows."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 
+from adserver.auth import create_api_key, hash_key
 from adserver.extensions import db
-from adserver.models import Publisher, School
+from adserver.models import ApiKey, Publisher, School
 from adserver.schemas.catalog import AdIn, CampaignIn, PublisherIn, SchoolIn
 from adserver.services.catalog import campaigns, publishers, schools
 from adserver.validation import parse_model
@@ -185,10 +192,50 @@ def seed_demo_catalog() -> Iterator[str]:
         campaigns.create_ad(campaign, parse_model(AdIn, entry["ad"]))
         yield f"school created: {name} ({school.id})"
 
-    if db.session.scalar(select(Publisher.id).where(Publisher.name == DEMO_PUBLISHER["name"])):
-        yield f"publisher exists: {DEMO_PUBLISHER['name']}"
+    publisher = db.session.scalars(select(Publisher).where(Publisher.name == DEMO_PUBLISHER["name"])).first()
+    if publisher is not None:
+        yield f"publisher exists: {publisher.name}"
     else:
         publisher, publishable, secret = publishers.create_publisher(parse_model(PublisherIn, DEMO_PUBLISHER))
         yield f"publisher created: {publisher.name} ({publisher.id})"
         yield f"  publishable key: {publishable}"
         yield f"  secret key:      {secret}"
+    yield from _ready_demo_page(publisher)
+
+
+def demo_page_key() -> str:
+    """The publishable key the demo article embeds.
+
+    Keys are stored only as hashes, so a page cannot look one up. This one is derived from
+    SECRET_KEY instead: every web process (and the seed) computes the same key without storing
+    it anywhere, it survives restarts, and it changes when SECRET_KEY is rotated (the next
+    ``seed-demo`` registers the new one). A publishable key is public by design: it appears in
+    the page's source and works only from the demo publisher's domains.
+    """
+    secret = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(secret, b"adserver demo page publishable key", hashlib.sha256).digest()
+    return "pk_demo_" + base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+def _ready_demo_page(publisher: Publisher) -> Iterator[str]:
+    """Register the demo page's key, and let the demo publisher's widget run on this server's own host."""
+    host = (urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "").lower()
+    if host and ":" not in host and host not in publisher.domains:
+        publishers.update_publisher(publisher, {"domains": [*publisher.domains, host]})
+        yield f"  demo publisher domains: {', '.join(publisher.domains)}"
+    key = demo_page_key()
+    if db.session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key))) is None:
+        create_api_key("publisher", kind="publishable", publisher_id=publisher.id, secret=key)
+        db.session.commit()
+        yield "  demo page key registered"
+
+
+def demo_page_key_if_seeded() -> str | None:
+    """The demo page's key when ``seed-demo`` has registered it for the demo publisher, else None."""
+    key = demo_page_key()
+    found = db.session.execute(
+        select(ApiKey.id)
+        .join(Publisher, Publisher.id == ApiKey.publisher_id)
+        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None), Publisher.name == DEMO_PUBLISHER["name"])
+    ).first()
+    return key if found is not None else None

@@ -55,6 +55,8 @@ def main() -> int:
 
     print(
         f"\nadserver is running at http://localhost:{port}\n"
+        f"  demo article with the widget: http://localhost:{port}/demo/medical-office-manager\n"
+        f"  API reference: http://localhost:{port}/docs\n"
         f"  admin key: {admin_key}\n"
         f"  try: curl -H 'Authorization: Bearer {admin_key}' http://localhost:{port}/v1/schools\n"
         "  Ctrl-C stops web, worker and beat.\n",

@@ -1,10 +1,13 @@
-"""Browser access with publishable keys: only from the publisher's own domains.
+"""Browser access: publishable keys only from the publisher's own domains, and the public taxonomy
+from anywhere.
 
-A ``pk_`` key is accepted only when the request's ``Origin`` is one of its
-publisher's domains (or a subdomain); such answers carry
-``Access-Control-Allow-Origin`` for that origin, errors included, so the widget
-can read them. Preflights are answered for the browser endpoints; the real
-request is where the origin is enforced.
+A ``pk_`` key is accepted only when the page's origin is one of its publisher's
+domains (or a subdomain); such answers carry ``Access-Control-Allow-Origin`` for
+that origin. Error answers of the keyed browser endpoints carry it for any
+origin, a refused origin's 403 included, so the widget can read why it was
+turned away and say so; they hold nothing but the error. ``GET /v1/interests``
+is public and readable from any origin. Preflights are answered for the browser
+endpoints; the real request is where the origin is enforced.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from flask import Flask, Response, g, request
 
 from adserver.errors import ApiError
 
-BROWSER_PATHS = ("/v1/ads", "/v1/leads")
+KEYED_PATHS = ("/v1/ads", "/v1/leads")
+PUBLIC_PATHS = ("/v1/interests",)
 ALLOWED_HEADERS = "Content-Type, X-Publisher-Key, Idempotency-Key, X-Request-Id"
+EXPOSED_HEADERS = "Retry-After, X-Request-Id"
 
 
 def origin_allowed(origin: str | None, domains: Iterable[str]) -> bool:
@@ -35,23 +40,47 @@ def origin_allowed(origin: str | None, domains: Iterable[str]) -> bool:
     return False
 
 
+def page_origin() -> str | None:
+    """The origin of the page that made the request. Browsers send no ``Origin`` with a same-origin
+    GET (the demo article calling its own server), but they do say ``Sec-Fetch-Site: same-origin``,
+    which a page cannot forge: then the page's origin is this server's own."""
+    origin = request.headers.get("Origin")
+    if origin:
+        return origin
+    if request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return request.host_url.rstrip("/")
+    return None
+
+
 def require_allowed_origin(domains: Iterable[str]) -> None:
     """Refuse a publishable-key request from anywhere but the publisher's domains."""
-    origin = request.headers.get("Origin")
+    origin = page_origin()
     if not origin_allowed(origin, domains):
         raise ApiError(403, "origin_not_allowed", "This publishable key may only be used from the publisher's domains.")
     g.cors_origin = origin
 
 
+def _cors_origin(response: Response) -> str | None:
+    """The origin this answer may be read from, or None for no CORS headers."""
+    if request.path.startswith(PUBLIC_PATHS):
+        return "*"
+    allowed: str | None = g.get("cors_origin")
+    if allowed:
+        return allowed
+    if response.status_code >= 400 and request.path.startswith(KEYED_PATHS):
+        return request.headers.get("Origin")
+    return None
+
+
 def init_cors(app: Flask) -> None:
     @app.before_request
     def answer_preflight() -> Response | None:
-        if request.method != "OPTIONS" or not request.path.startswith(BROWSER_PATHS):
+        if request.method != "OPTIONS" or not request.path.startswith(KEYED_PATHS + PUBLIC_PATHS):
             return None
         response = Response(status=204)
         origin = request.headers.get("Origin")
         if origin:
-            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Origin"] = "*" if request.path.startswith(PUBLIC_PATHS) else origin
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
             response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
             response.headers["Access-Control-Max-Age"] = "600"
@@ -60,9 +89,10 @@ def init_cors(app: Flask) -> None:
 
     @app.after_request
     def allow_origin(response: Response) -> Response:
-        origin = g.get("cors_origin")
+        origin = _cors_origin(response)
         if origin:
             response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-Request-Id"
-            response.headers.add("Vary", "Origin")
+            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+            if origin != "*":
+                response.headers.add("Vary", "Origin")
         return response

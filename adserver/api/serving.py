@@ -9,6 +9,7 @@ from adserver.auth import Principal
 from adserver.errors import ApiError
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
+from adserver.schemas.catalog import EligibilityOut
 from adserver.schemas.serving import (
     AdsQuery,
     AdsResponse,
@@ -70,6 +71,7 @@ def _location_out(location: Location) -> LocationOut:
 def _ad_out(served: ServedAd) -> ServedAdOut:
     # Built without validation (model_construct): every value comes from the validated catalog.
     campaign, ad, school = served.campaign, served.ad, served.campaign.school
+    rules = campaign.eligibility
     return ServedAdOut.model_construct(
         rank=served.rank,
         ad_id=ad.id,
@@ -90,6 +92,13 @@ def _ad_out(served: ServedAd) -> ServedAdOut:
         click_url=served.click_url,
         lead_token=served.lead_token,
         consent_text=school.consent_text,
+        eligibility=EligibilityOut.model_construct(
+            min_education=rules.min_education,
+            min_age=rules.min_age,
+            graduation_year_max=rules.graduation_year_max,
+            requires_rn_license=rules.requires_rn_license,
+            military_only=rules.military_only,
+        ),
     )
 
 

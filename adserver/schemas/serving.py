@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from adserver.schemas.catalog import DegreeLevel, Interest, Modality
+from adserver.schemas.catalog import DegreeLevel, EligibilityOut, Interest, Modality
 from adserver.schemas.common import SINGLE_LINE, Id, In, Out
 
 VisitorId = Annotated[str, StringConstraints(min_length=1, max_length=128), SINGLE_LINE]
@@ -89,6 +89,10 @@ class ServedAdOut(Out):
     click_url: str
     lead_token: str = Field(description="Send with `POST /v1/leads`.")
     consent_text: str = Field(description="The school's consent text, shown next to the request-info form.")
+    eligibility: EligibilityOut = Field(
+        description="The campaign's eligibility rules: what the request-info form must ask (`min_age` needs "
+        "`birth_year`, `requires_rn_license` needs `rn_license`, `military_only` needs `military`)."
+    )
 
 
 class AdsResponse(Out):

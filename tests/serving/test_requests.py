@@ -33,11 +33,45 @@ def test_publishable_key_works_from_the_publishers_domains(
 def test_publishable_key_is_refused_from_other_origins(
     client: FlaskClient, publisher: dict[str, Any], campaign: dict[str, Any]
 ) -> None:
-    for headers in ({"Origin": "https://evil.example"}, {"Origin": "https://careerguides.example.evil.example"}, {}):
+    for origin in ("https://evil.example", "https://careerguides.example.evil.example", None):
+        headers = {"Origin": origin} if origin else {}
         response = client.get(f"/v1/ads?postal_code=85004&key={publisher['publishable_key']}", headers=headers)
         assert response.status_code == 403
         assert response.get_json()["error"]["code"] == "origin_not_allowed"
-        assert "Access-Control-Allow-Origin" not in response.headers
+        # The refusal, and only the refusal, is readable by that page: the widget says why it shows nothing.
+        assert response.headers.get("Access-Control-Allow-Origin") == origin
+
+
+def test_a_page_on_the_servers_own_origin_is_known_by_its_fetch_metadata(
+    client: FlaskClient, make_publisher: Any, campaign: dict[str, Any]
+) -> None:
+    # Browsers send no Origin with a same-origin GET; Sec-Fetch-Site says where the request came from.
+    own = make_publisher(name="Own pages", domains=["localhost"])
+    url = f"/v1/ads?postal_code=85004&key={own['publishable_key']}"
+    assert client.get(url, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert client.get(url, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert (
+        client.get(url, base_url="http://elsewhere.example", headers={"Sec-Fetch-Site": "same-origin"}).status_code
+        == 403
+    )
+
+
+def test_the_interest_list_is_readable_from_any_page(client: FlaskClient) -> None:
+    response = client.get("/v1/interests", headers={"Origin": "https://careerguides.example"})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    preflight = client.options("/v1/interests", headers={"Origin": "https://careerguides.example",
+                                                         "Access-Control-Request-Method": "GET"})  # fmt: skip
+    assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_lead_error_is_readable_by_the_page_that_sent_it(client: FlaskClient, publisher: dict[str, Any]) -> None:
+    headers = {"Origin": "https://careerguides.example", "X-Publisher-Key": publisher["publishable_key"]}
+    response = client.post("/v1/leads", json={"lead_token": "x"}, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["Access-Control-Allow-Origin"] == "https://careerguides.example"
+    refused = client.post("/v1/leads", json={}, headers={**headers, "Origin": "https://evil.example"})
+    assert refused.status_code == 403 and refused.headers["Access-Control-Allow-Origin"] == "https://evil.example"
 
 
 def test_preflight_is_answered(client: FlaskClient) -> None:
@@ -76,3 +110,20 @@ def test_postal_code_forms(code: str, expected: str, ads: Any) -> None:
 
 def test_blank_optional_parameters_mean_any(ads: Any, campaign: dict[str, Any]) -> None:
     assert served_ids(ads(interest="", degree_level="", modality="")) == [campaign["id"]]
+
+
+def test_each_ad_carries_what_its_request_info_form_must_ask(
+    client: FlaskClient, admin: dict[str, str], ads: Any, make_school: Any, make_campaign: Any
+) -> None:
+    nursing = make_campaign(make_school(name="Nursing College"), eligibility={
+        "min_education": "associate", "min_age": 21, "graduation_year_max": 2020,
+        "requires_rn_license": True, "military_only": False})  # fmt: skip
+    plain = make_campaign(make_school(name="Open College"), eligibility={})
+    served = {ad["campaign_id"]: ad["eligibility"] for ad in ads()["ads"]}
+    assert served[nursing["id"]] == {"min_education": "associate", "min_age": 21, "graduation_year_max": 2020,
+                                     "requires_rn_license": True, "military_only": False}  # fmt: skip
+    assert served[plain["id"]] == {"min_education": None, "min_age": None, "graduation_year_max": None,
+                                   "requires_rn_license": False, "military_only": False}  # fmt: skip
+    schema = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert schema["ServedAdOut"]["properties"]["eligibility"]["$ref"].endswith("/EligibilityOut")
+    assert "eligibility" in schema["ServedAdOut"]["required"]

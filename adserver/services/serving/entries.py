@@ -38,6 +38,17 @@ class AdEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class EligibilityEntry:
+    """What a lead's profile must meet; served with each ad so the request-info form asks for it."""
+
+    min_education: str | None
+    min_age: int | None
+    graduation_year_max: int | None
+    requires_rn_license: bool
+    military_only: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignEntry:
     position: int
     id: str
@@ -65,6 +76,7 @@ class CampaignEntry:
     publishers_allow: frozenset[str]
     publishers_deny: frozenset[str]
     impressions_per_day: int | None
+    eligibility: EligibilityEntry
     programs: tuple[ProgramEntry, ...]
     ads: tuple[AdEntry, ...]  # active ads only
     prior_value: float  # expected cents per impression before any history

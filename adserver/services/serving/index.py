@@ -34,7 +34,7 @@ from adserver.geo import distance_miles
 from adserver.geo.postal import CA_REGION_CODES, US_REGION_CODES
 from adserver.models import Ad, Campaign, Campus, Program, School, campaign_programs
 from adserver.services.catalog.changes import CATALOG_VERSION_KEY
-from adserver.services.serving.entries import AdEntry, CampaignEntry, ProgramEntry, SchoolEntry
+from adserver.services.serving.entries import AdEntry, CampaignEntry, EligibilityEntry, ProgramEntry, SchoolEntry
 from adserver.services.serving.ranking import estimated_rate
 from adserver.taxonomy import INTERESTS
 
@@ -147,6 +147,7 @@ class CampaignIndex:
 def _entry(position: int, campaign: Any, school: SchoolEntry, school_programs: tuple[ProgramEntry, ...],
            program_ids: set[str], ads: tuple[AdEntry, ...]) -> CampaignEntry:  # fmt: skip
     targeting = campaign.targeting or {}
+    rules = campaign.eligibility or {}
     # A campaign without programs of its own advertises every program of its school.
     programs = tuple(p for p in school_programs if p.id in program_ids) if program_ids else school_programs
     radius = targeting.get("radius_miles")
@@ -177,6 +178,13 @@ def _entry(position: int, campaign: Any, school: SchoolEntry, school_programs: t
         publishers_allow=frozenset(campaign.publishers_allow or ()),
         publishers_deny=frozenset(campaign.publishers_deny or ()),
         impressions_per_day=campaign.impressions_per_day,
+        eligibility=EligibilityEntry(
+            min_education=rules.get("min_education"),
+            min_age=rules.get("min_age"),
+            graduation_year_max=rules.get("graduation_year_max"),
+            requires_rn_license=bool(rules.get("requires_rn_license")),
+            military_only=bool(rules.get("military_only")),
+        ),
         programs=programs,
         ads=tuple(ad for ad in ads if ad.active),
         prior_value=campaign.bid_cents * estimated_rate(campaign.pricing_model, 0, 0),
