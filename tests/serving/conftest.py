@@ -65,3 +65,17 @@ def redis_db(app: Flask) -> Any:
 
 def served_ids(body: dict[str, Any]) -> list[str]:
     return [ad["campaign_id"] for ad in body["ads"]]
+
+
+def set_spend(redis_db: Any, campaign_id: str, *, day: str | None = None, day_cents: int | None = None,
+              total_cents: int | None = None) -> None:  # fmt: skip
+    """Put a campaign's spend in its money hash, as clicks and leads would have."""
+    from adserver.services.serving import counters
+
+    fields: dict[str, Any] = {"ok": "1"}
+    if day_cents is not None:
+        assert day is not None
+        fields.update({"sd": day_cents, "sd@": day})
+    if total_cents is not None:
+        fields["st"] = total_cents
+    redis_db.hset(counters.money_key(campaign_id), mapping=fields)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adserver import clock
+from adserver.ids import new_id
 from adserver.services.serving import counters
-from tests.serving.conftest import served_ids
+from tests.serving.conftest import served_ids, set_spend
 
 
 def test_ads_are_ranked_by_expected_value_per_impression(make_school: Any, make_campaign: Any, ads: Any) -> None:
@@ -27,10 +28,10 @@ def test_history_moves_a_campaign_down_and_a_new_one_gets_the_prior(
     seasoned = make_campaign(make_school(name="Seasoned U"), pricing={"model": "cpl", "bid_cents": 4500})
     newcomer = make_campaign(make_school(name="Newcomer U"), pricing={"model": "cpl", "bid_cents": 3000})
     # 10,000 impressions without a lead: the smoothed rate is 0.8/10,200, far below the prior.
-    redis_db.set(counters.history_keys(seasoned["id"])[0], 10_000)
+    redis_db.hset(counters.history_key(seasoned["id"]), "i", 10_000)
     assert served_ids(ads()) == [newcomer["id"], seasoned["id"]]
     # 100 leads in 10,000 impressions (1%) beats the newcomer's prior.
-    redis_db.set(counters.history_keys(seasoned["id"])[2], 100)
+    redis_db.hset(counters.history_key(seasoned["id"]), "k", 100)
     assert served_ids(ads()) == [seasoned["id"], newcomer["id"]]
 
 
@@ -68,21 +69,22 @@ def test_daily_and_total_budgets_stop_serving_at_once(
                              budget={"daily_cents": 1000, "total_cents": 5000})  # fmt: skip
     cid = campaign["id"]
     day = counters.local_day("America/Phoenix", clock.now())
-    redis_db.set(counters.spend_day_key(cid, day), 400)  # 40% spent at noon: on pace
+    set_spend(redis_db, cid, day=day, day_cents=400)  # 40% spent at noon: on pace
     assert served_ids(ads()) == [cid]
-    redis_db.set(counters.spend_day_key(cid, day), 1000)
+    set_spend(redis_db, cid, day=day, day_cents=800)  # one more click (300) would pass 1000
     assert ads()["count"] == 0
     assert explain()[cid] == "budget"
     clock.set_now(datetime(2026, 11, 27, 8, 0, tzinfo=UTC))  # a new day in Phoenix (01:00)
     assert served_ids(ads()) == [cid]
-    redis_db.set(counters.spend_total_key(cid), 5000)
+    set_spend(redis_db, cid, total_cents=4800)
     assert ads()["count"] == 0
     assert explain()[cid] == "budget"
 
 
 def _count_cpl_lead(campaign_id: str) -> None:
     """What intake records in Redis for an accepted $45 lead."""
-    counters.record_leads_accepted([counters.AcceptedLead(campaign_id, "America/Phoenix", 4500, "cpl", clock.now())])
+    lead = counters.AcceptedLead(new_id("lead"), campaign_id, "America/Phoenix", 4500, "cpl", clock.now())
+    counters.record_leads_accepted([lead])
 
 
 def test_a_cpl_campaign_stops_when_one_more_lead_would_pass_its_budget(
@@ -128,9 +130,9 @@ def test_pacing_holds_a_campaign_that_spends_ahead_of_the_day(
     day = counters.local_day("America/Phoenix", clock.now())
     # 06:00 in Phoenix: a quarter of the day has passed.
     clock.set_now(datetime(2026, 11, 26, 13, 0, tzinfo=UTC))
-    redis_db.set(counters.spend_day_key(cid, day), 2900)  # 29%: within the 5% allowance
+    set_spend(redis_db, cid, day=day, day_cents=2900)  # 29%: within the 5% allowance
     assert served_ids(ads()) == [cid]
-    redis_db.set(counters.spend_day_key(cid, day), 4000)  # 40%: ahead of pace
+    set_spend(redis_db, cid, day=day, day_cents=4000)  # 40%: ahead of pace
     assert ads()["count"] == 0
     assert explain()[cid] == "pacing"
     clock.set_now(datetime(2026, 11, 26, 17, 0, tzinfo=UTC))  # 10:00: 42% of the day has passed
@@ -146,7 +148,7 @@ def test_pacing_spreads_over_the_serving_hours(
                                      "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]})  # fmt: skip
     cid = campaign["id"]
     day = counters.local_day("America/Phoenix", clock.now())
-    redis_db.set(counters.spend_day_key(cid, day), 5000)
+    set_spend(redis_db, cid, day=day, day_cents=5000)
     clock.set_now(datetime(2026, 11, 26, 17, 0, tzinfo=UTC))  # 10:00: 20% of 08:00-18:00
     assert explain()[cid] == "pacing"
     clock.set_now(datetime(2026, 11, 26, 20, 0, tzinfo=UTC))  # 13:00: 50%

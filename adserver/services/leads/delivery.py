@@ -30,6 +30,7 @@ from adserver.extensions import db, redis_client
 from adserver.models import DeliveryAttempt, Lead, Program, School
 from adserver.models.leads import PENDING_DELIVERY
 from adserver.services.leads.personal_data import profile_fields
+from adserver.services.leads.returns import lead_not_kept
 from adserver.services.leads.school_endpoint import Answer, RefusedUrl, check_delivery_url, post_to_school
 from adserver.services.leads.webhooks import encode_body, map_fields, sign
 
@@ -109,6 +110,7 @@ def retry_delay_s(attempt: int, base_s: float, retry_after_s: float | None) -> f
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     lead_id: str
+    campaign_id: str
     attempt: int
     max_attempts: int
     url: str
@@ -154,6 +156,7 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
     secret = decrypt(school.delivery_secret_encrypted)
     prepared = _Prepared(
         lead_id=lead.id,
+        campaign_id=lead.campaign_id,
         attempt=lead.attempt_count + 1,
         max_attempts=school.delivery_max_attempts,
         url=school.delivery_url,
@@ -207,11 +210,14 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if still_ours.rowcount != 1:  # type: ignore[attr-defined]
+    ours = still_ours.rowcount == 1  # type: ignore[attr-defined]
+    if not ours:
         # The lease ran out and another worker holds the job now; it decides the lead's state.
         delay = None
         log.warning("delivery claim lapsed during the send", extra={"lead_id": prepared.lead_id})
     db.session.commit()
+    if ours and outcome == "rejected":
+        lead_not_kept(prepared.lead_id, prepared.campaign_id)
     return delay
 
 

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import redis
 from sqlalchemy import select
 
 from adserver import clock
 from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import Lead, School
+from adserver.services.serving import counters
+
+log = logging.getLogger(__name__)
 
 RETURN_WINDOW = timedelta(days=30)
+
+
+def lead_not_kept(lead_id: str, campaign_id: str) -> None:
+    """Take a rejected or returned lead out of its campaign's kept leads, which rank CPL campaigns.
+    Only ranking reads them, so a Redis failure is logged, not raised."""
+    try:
+        counters.record_lead_not_kept(lead_id, campaign_id)
+    except redis.RedisError:
+        log.warning("kept leads not updated", extra={"lead_id": lead_id}, exc_info=True)
 
 
 def return_lead(lead: Lead, reason: str) -> Lead:
@@ -33,4 +47,5 @@ def return_lead(lead: Lead, reason: str) -> Lead:
     locked.returned_at = now
     locked.updated_at = now
     db.session.commit()
+    lead_not_kept(locked.id, locked.campaign_id)
     return locked

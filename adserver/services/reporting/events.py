@@ -5,6 +5,13 @@ acknowledged (and deleted) only after its batch committed, entries a dead
 worker left pending are reclaimed after a minute, and rows are inserted with
 "on conflict do nothing" on their ids, so a redelivered batch never counts an
 event twice.
+
+A batch is committed only while its entries are still pending in Redis for this
+worker, checked inside the transaction under the money fence (``serving.usage``):
+after Redis lost its data, the counters a click was charged to are gone, and a
+rebuild reads the clicks table under the same fence, so a click read before the
+loss is either in the table the rebuild reads, or dropped with its stream entry
+(it was never billed, and never counted in the rebuilt counters).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adserver.extensions import db, redis_client
 from adserver.models import Base, Click, Impression
+from adserver.services.serving import usage
 from adserver.services.serving.counters import CLICK_STREAM, IMPRESSION_STREAM
 
 log = logging.getLogger(__name__)
@@ -81,36 +89,64 @@ def _ensure_group(client: redis.Redis, stream: str) -> None:
             raise
 
 
+def _events(fields: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    """The events of one stream entry: ``r`` (what an ad request's impressions share) with ``a``
+    (each impression's own fields); or ``e``, one event (a click, with ``counted`` and
+    ``spend_cents`` beside it) or a list of them."""
+    if b"r" in fields:
+        shared = json.loads(fields[b"r"])
+        return [{**shared, **own} for own in json.loads(fields[b"a"])]
+    decoded = json.loads(fields[b"e"])
+    events = decoded if isinstance(decoded, list) else [decoded]
+    extra = {key.decode(): json.loads(value) for key, value in fields.items() if key != b"e"}
+    return [{**event, **extra} for event in events]
+
+
+def _still_pending(client: redis.Redis, stream: str, consumer: str, ids: list[bytes]) -> bool:
+    """Whether every entry is still pending for this consumer: not if Redis lost the stream."""
+    try:
+        pending: Any = client.xpending_range(stream, GROUP, min=ids[0], max=ids[-1], count=len(ids),
+                                             consumername=consumer)  # fmt: skip
+    except redis.ResponseError:  # NOGROUP: the stream and its group are gone
+        return False
+    return {entry["message_id"] for entry in pending} >= set(ids)
+
+
 def _insert_ignoring_duplicates(model: type[Base], rows: list[dict[str, Any]]) -> None:
     if db.engine.dialect.name == "postgresql":
         statement: Any = postgresql_insert(model).on_conflict_do_nothing()
     else:
         statement = sqlite_insert(model).on_conflict_do_nothing()
     db.session.execute(statement, rows)
-    db.session.commit()
 
 
 def _store(client: redis.Redis, stream: str, model: type[Base], to_row: Callable[[dict[str, Any]], dict[str, Any]],
-           entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> int:  # fmt: skip
+           entries: list[tuple[bytes, dict[bytes, bytes] | None]], consumer: str) -> int:  # fmt: skip
     rows: dict[str, dict[str, Any]] = {}
     for entry_id, fields in entries:
         if not fields:  # reclaimed after it was already deleted
             continue
         try:
-            decoded = json.loads(fields[b"e"])
-            # An entry holds one event or a list of them (the impressions of one ad request).
-            for event in decoded if isinstance(decoded, list) else [decoded]:
+            for event in _events(fields):
                 row = to_row(event)
                 rows[row["id"]] = row
         except (KeyError, ValueError, TypeError):
             # A malformed entry would block the stream forever; it is dropped and logged by id only.
             log.error("dropping malformed event", extra={"stream": stream, "entry_id": entry_id.decode()})
-    if rows:
-        _insert_ignoring_duplicates(model, list(rows.values()))
     ids = [entry_id for entry_id, _ in entries]
-    if ids:
-        client.xack(stream, GROUP, *ids)
-        client.xdel(stream, *ids)
+    if not ids:
+        return 0
+    with usage.money_fence(exclusive=False):
+        if not _still_pending(client, stream, consumer, ids):
+            db.session.rollback()
+            log.warning("dropping events that Redis lost while they were being stored",
+                        extra={"stream": stream, "entries": len(ids)})  # fmt: skip
+            return 0
+        if rows:
+            _insert_ignoring_duplicates(model, list(rows.values()))
+        db.session.commit()
+    client.xack(stream, GROUP, *ids)
+    client.xdel(stream, *ids)
     return len(rows)
 
 
@@ -124,13 +160,13 @@ def persist_stream(stream: str, model: type[Base], to_row: Callable[[dict[str, A
     reclaimed: Any = client.xautoclaim(stream, GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, start_id="0-0",
                                   count=BATCH_SIZE)  # fmt: skip
     if reclaimed and reclaimed[1]:
-        stored += _store(client, stream, model, to_row, reclaimed[1])
+        stored += _store(client, stream, model, to_row, reclaimed[1], consumer)
     for _ in range(MAX_BATCHES_PER_RUN):
         replies: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=BATCH_SIZE)
         entries = replies[0][1] if replies else []
         if not entries:
             break
-        stored += _store(client, stream, model, to_row, entries)
+        stored += _store(client, stream, model, to_row, entries, consumer)
     return stored
 
 

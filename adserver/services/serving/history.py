@@ -1,0 +1,90 @@
+"""Each campaign's estimated value per impression, from its history, refreshed every few seconds.
+
+The history behind the rate estimates (impressions, counted clicks, kept leads: the ``hist:{c}``
+hashes) moves slowly, so it is not read per request: a thread in each process reads it for every
+servable campaign every ``REFRESH_S`` and works out the values (``ranking.expected_value``).
+Requests rank their candidates by the latest values; a campaign the process has no value for yet
+starts at its prior. Under test the values are read on every use, as tests change the history and
+ask straight away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from flask import Flask, current_app
+
+from adserver.extensions import redis_client
+from adserver.services.serving import counters
+from adserver.services.serving.index import CampaignIndex, current_index
+from adserver.services.serving.ranking import expected_value
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 2.0
+_FIELDS = ("i", "c", "k")
+
+
+def read_values(index: CampaignIndex) -> dict[str, float]:
+    """Every servable campaign's expected value per impression from its history in Redis."""
+    campaigns = [c for c in index.campaigns if c.servable]
+    pipe = redis_client.client.pipeline(transaction=False)
+    for campaign in campaigns:
+        pipe.hmget(counters.history_key(campaign.id), _FIELDS)
+    values: dict[str, float] = {}
+    for campaign, (impressions, clicks, kept) in zip(campaigns, pipe.execute(), strict=True):
+        # Kept leads go down when a lead is returned: one counted before Redis lost its data can
+        # take the count below 0.
+        values[campaign.id] = expected_value(campaign, int(impressions or 0), int(clicks or 0), max(0, int(kept or 0)))
+    return values
+
+
+class ValueBook:
+    """A process's latest campaign values, swapped whole by its refresh thread."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self.values: dict[str, float] = {}
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> dict[str, float]:
+        if current_app.testing:
+            self.values = read_values(current_index())
+        elif self._pid != os.getpid():
+            self._start()
+        return self.values
+
+    def reset(self) -> None:
+        self.values = {}
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()  # after a fork the parent's thread is gone
+            threading.Thread(target=self._refresh, name="campaign-values", daemon=True).start()
+
+    def _refresh(self) -> None:
+        with self._app.app_context():
+            while True:
+                try:
+                    self.values = read_values(current_index())
+                except Exception:
+                    log.warning("campaign values not refreshed; ranking by the previous ones", exc_info=True)
+                time.sleep(REFRESH_S)
+
+
+def init_app(app: Flask) -> None:
+    book = ValueBook(app)
+    app.extensions["campaign_values"] = book
+    app.extensions.setdefault("test_resets", []).append(book.reset)
+
+
+def current_values() -> dict[str, float]:
+    """This process's latest value of each campaign (by id)."""
+    book: ValueBook = current_app.extensions["campaign_values"]
+    return book.current()
