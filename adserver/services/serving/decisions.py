@@ -40,7 +40,9 @@ from adserver.services.serving.tokens import make_click_token, make_lead_token
 # Schools (and campaigns) whose live counters are read per request, as a function of the limit.
 SHORTLIST_EXTRA_SCHOOLS = 3
 SHORTLIST_CAMPAIGNS_PER_SCHOOL = 3
-BLOCK_MEMORY = {"pacing": timedelta(seconds=2), "budget": timedelta(seconds=10), "lead_cap": timedelta(seconds=10)}
+# How long a campaign found blocked is left out of shortlists, by the script's status letter (budget,
+# lead cap, pacing). One whose counters are being rebuilt is not: it serves again once they are.
+BLOCK_MEMORY = {"b": timedelta(seconds=10), "c": timedelta(seconds=10), "p": timedelta(seconds=2)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +164,9 @@ def _learn(statuses: str, campaigns: list[CampaignEntry], blocked: dict[str, dat
     """Remember the campaigns found blocked, and hand those whose counters are missing to the rebuild."""
     missing = []
     for campaign, status in zip(campaigns, statuses, strict=True):
-        rule = STATUSES.get(status)
-        if rule in BLOCK_MEMORY:
-            blocked[campaign.id] = now + BLOCK_MEMORY[rule]
-        if status == "r":
+        if status in BLOCK_MEMORY:
+            blocked[campaign.id] = now + BLOCK_MEMORY[status]
+        elif status == "r":
             missing.append((campaign.id, campaign.school.timezone))
     if missing:
         rebuild.rebuild_in_background(missing)
