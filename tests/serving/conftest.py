@@ -79,3 +79,16 @@ def set_spend(redis_db: Any, campaign_id: str, *, day: str | None = None, day_ce
     if total_cents is not None:
         fields["st"] = total_cents
     redis_db.hset(counters.money_key(campaign_id), mapping=fields)
+
+
+def submit_lead(app: Flask, client: FlaskClient, publisher: dict[str, Any], ad: dict[str, Any]) -> Any:
+    """POST /v1/leads for a served ad, from a new visitor; the counts intake sends to Redis after
+    its commits are sent before it returns."""
+    from adserver.services.leads.intake import ACCEPTED_LEADS
+    from tests.leads.conftest import person
+
+    consent = {"granted": True, "text": ad["consent_text"], "page_url": "https://careerguides.example/a"}
+    body = {**person(), "lead_token": ad["lead_token"], "consent": consent}
+    response = client.post("/v1/leads", json=body, headers=bearer(publisher["secret_key"]))
+    app.extensions[ACCEPTED_LEADS].flush()
+    return response

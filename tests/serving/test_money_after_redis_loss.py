@@ -14,14 +14,12 @@ from adserver import clock
 from adserver.extensions import db
 from adserver.ids import new_id
 from adserver.models import Click
-from adserver.services.leads.intake import ACCEPTED_LEADS
 from adserver.services.reporting import events
 from adserver.services.serving import counters, decision_script
 from adserver.services.serving.decision_script import Candidate
 from adserver.services.serving.index import current_index
-from tests.conftest import bearer
-from tests.leads.conftest import person, wait_for
-from tests.serving.conftest import served_ids
+from tests.leads.conftest import wait_for
+from tests.serving.conftest import served_ids, submit_lead
 from tests.serving.test_clicks import HUMAN
 
 NO_LIMITS = {"leads_per_day": None, "leads_per_month": None}
@@ -44,14 +42,6 @@ def _billed(app: Any, campaign_id: str) -> int:
 
 def _money(campaign: dict[str, Any]) -> counters.Money:
     return counters.read_money(campaign["id"], counters.local_day("America/Phoenix", clock.now()))
-
-
-def _submit_lead(app: Any, client: FlaskClient, publisher: dict[str, Any], ad: dict[str, Any]) -> Any:
-    consent = {"granted": True, "text": ad["consent_text"], "page_url": "https://careerguides.example/a"}
-    body = {**person(), "lead_token": ad["lead_token"], "consent": consent}
-    response = client.post("/v1/leads", json=body, headers=bearer(publisher["secret_key"]))
-    app.extensions[ACCEPTED_LEADS].flush()  # the counts intake sends after its commits
-    return response
 
 
 def test_a_cpc_budget_is_never_passed_after_redis_loses_its_data(
@@ -101,7 +91,7 @@ def test_a_cpl_daily_budget_holds_after_redis_loses_its_data(
                              budget={"daily_cents": 10000, "total_cents": None}, caps=NO_LIMITS)  # fmt: skip
     for n in range(2):
         ad = ads(visitor_id=f"v{n}")["ads"][0]
-        assert _submit_lead(app, client, publisher, ad).status_code == 201
+        assert submit_lead(app, client, publisher, ad).status_code == 201
     assert ads()["count"] == 0  # 9000 spent: a third lead would pass 10000
     redis_db.flushdb()
     for _ in range(3):
@@ -119,7 +109,7 @@ def test_a_daily_lead_cap_holds_after_redis_loses_its_data(
                              budget={"daily_cents": None, "total_cents": None})  # fmt: skip
     for n in range(2):
         ad = ads(visitor_id=f"v{n}")["ads"][0]
-        assert _submit_lead(app, client, publisher, ad).status_code == 201
+        assert submit_lead(app, client, publisher, ad).status_code == 201
     assert explain()[campaign["id"]] == "lead_cap"
     redis_db.flushdb()
     for _ in range(3):

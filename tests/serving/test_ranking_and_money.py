@@ -9,7 +9,8 @@ from typing import Any
 from adserver import clock
 from adserver.ids import new_id
 from adserver.services.serving import counters
-from tests.serving.conftest import served_ids, set_spend
+from tests.conftest import bearer
+from tests.serving.conftest import served_ids, set_spend, submit_lead
 
 
 def test_ads_are_ranked_by_expected_value_per_impression(make_school: Any, make_campaign: Any, ads: Any) -> None:
@@ -33,6 +34,38 @@ def test_history_moves_a_campaign_down_and_a_new_one_gets_the_prior(
     # 100 leads in 10,000 impressions (1%) beats the newcomer's prior.
     redis_db.hset(counters.history_key(seasoned["id"]), "k", 100)
     assert served_ids(ads()) == [seasoned["id"], newcomer["id"]]
+
+
+def test_a_cpl_campaign_whose_leads_come_back_loses_rank(
+    app: Any, client: Any, make_school: Any, make_campaign: Any, ads: Any, publisher: dict[str, Any], admin: Any,
+    redis_db: Any,
+) -> None:  # fmt: skip
+    unlimited = {"budget": {"daily_cents": None, "total_cents": None},
+                 "caps": {"leads_per_day": None, "leads_per_month": None}}  # fmt: skip
+    returns = make_campaign(make_school(name="Returns U", delivery={"method": "pull"}),
+                            pricing={"model": "cpl", "bid_cents": 4500}, **unlimited)  # fmt: skip
+    steady = make_campaign(make_school(name="Steady U", delivery={"method": "pull"}),
+                           pricing={"model": "cpl", "bid_cents": 4000}, **unlimited)  # fmt: skip
+    for campaign in (returns, steady):
+        redis_db.hset(counters.history_key(campaign["id"]), "i", 1_000)
+    lead_ids: list[str] = []
+    for _ in range(10):
+        served = {ad["campaign_id"]: ad for ad in ads()["ads"]}
+        for campaign in (returns, steady):
+            response = submit_lead(app, client, publisher, served[campaign["id"]])
+            assert response.status_code == 201
+            if campaign is returns:
+                lead_ids.append(response.get_json()["id"])
+    # 10 leads in about 1,000 impressions each: the higher bid ranks first.
+    assert served_ids(ads()) == [returns["id"], steady["id"]]
+
+    school_key = client.post(f"/v1/schools/{returns['school_id']}/keys", headers=admin).get_json()["secret_key"]
+    for lead_id in lead_ids[:6]:
+        response = client.post(f"/v1/leads/{lead_id}/return", json={"reason": "invalid_phone"},
+                               headers=bearer(school_key))  # fmt: skip
+        assert response.status_code == 200
+    # Four kept leads against the other's ten: the school's returns cost it its rank.
+    assert served_ids(ads()) == [steady["id"], returns["id"]]
 
 
 def test_equal_scores_are_ordered_at_random(make_school: Any, make_campaign: Any, ads: Any) -> None:
