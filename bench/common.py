@@ -50,17 +50,22 @@ def percentile(values: Sequence[float], pct: float) -> float:
 def start_gunicorn(
     app_spec: str, port: int, env: dict[str, str] | None = None, workers: int = 2
 ) -> subprocess.Popen[bytes]:
-    """Start gunicorn the way `make run` does and wait until it accepts connections."""
+    """Start gunicorn the way `make run` does and wait until it answers a request."""
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "--workers", str(workers),
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app_spec],
         cwd=ROOT, env={**os.environ, **(env or {})},
     )  # fmt: skip
-    deadline = time.monotonic() + 60
+    # The port accepts connections as soon as the master binds it; a worker answers only once it
+    # has built its app (and its campaign index), which takes seconds on a busy machine.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            conn.close()
+            return process
         except OSError:
             if process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {process.returncode}")

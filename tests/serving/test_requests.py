@@ -76,3 +76,12 @@ def test_postal_code_forms(code: str, expected: str, ads: Any) -> None:
 
 def test_blank_optional_parameters_mean_any(ads: Any, campaign: dict[str, Any]) -> None:
     assert served_ids(ads(interest="", degree_level="", modality="")) == [campaign["id"]]
+
+
+def test_the_answer_has_the_documented_shape(ads: Any, campaign: dict[str, Any]) -> None:
+    from adserver.schemas.serving import AdsResponse, ServedAdOut
+
+    body = ads()
+    assert AdsResponse.model_validate(body).count == 1
+    assert set(body["ads"][0]) == set(ServedAdOut.model_fields)
+    assert set(body["ads"][0]["programs"][0]) == {"id", "name", "interest", "degree_level", "modality"}
