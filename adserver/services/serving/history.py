@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from flask import Flask, current_app
 
-from adserver.extensions import redis_client
 from adserver.services.serving import counters
 from adserver.services.serving.entries import CampaignEntry
 from adserver.services.serving.index import CampaignIndex, current_index
@@ -28,20 +27,35 @@ from adserver.services.serving.ranking import expected_value
 log = logging.getLogger(__name__)
 
 REFRESH_S = 2.0
-SLICE = 250
+SLICE = 1_000
 _FIELDS = ("i", "c", "k")
 
 
+# KEYS: history hashes. Returns their impressions, clicks and kept leads, three values per hash
+# ("0" for none), in one reply: far cheaper for the client than a command per campaign.
+_READ_SCRIPT = """
+local out = {}
+for i = 1, #KEYS do
+  local h = redis.call('HMGET', KEYS[i], 'i', 'c', 'k')
+  out[#out + 1] = h[1] or '0'
+  out[#out + 1] = h[2] or '0'
+  out[#out + 1] = h[3] or '0'
+end
+return out
+"""
+
+
 def read_values(campaigns: Sequence[CampaignEntry]) -> dict[str, float]:
-    """These campaigns' expected values per impression, from their history in Redis; one pipeline."""
-    pipe = redis_client.client.pipeline(transaction=False)
-    for campaign in campaigns:
-        pipe.hmget(counters.history_key(campaign.id), _FIELDS)
+    """These campaigns' expected values per impression, from their history in Redis; one script call."""
+    if not campaigns:
+        return {}
+    found = counters.script("read_history", _READ_SCRIPT)(keys=[counters.history_key(c.id) for c in campaigns])
     values: dict[str, float] = {}
-    for campaign, (impressions, clicks, kept) in zip(campaigns, pipe.execute(), strict=True):
+    for n, campaign in enumerate(campaigns):
+        impressions, clicks, kept = int(found[3 * n]), int(found[3 * n + 1]), int(found[3 * n + 2])
         # Kept leads go down when a lead is returned: one counted before Redis lost its data can
         # take the count below 0.
-        values[campaign.id] = expected_value(campaign, int(impressions or 0), int(clicks or 0), max(0, int(kept or 0)))
+        values[campaign.id] = expected_value(campaign, impressions, clicks, max(0, kept))
     return values
 
 
