@@ -32,8 +32,9 @@ STATUSES = {"b": "budget", "c": "lead_cap", "f": "frequency_cap", "p": "pacing",
 # KEYS: 1 the decision's repeat guard, 2 the impression stream, 3 the visitor's frequency hash,
 #       then for candidate j (from 0): 4 + 2j its money hash, 5 + 2j its history hash
 # ARGV: 1 mode, 2 guard ttl, 3 limit, 4 frequency ttl, 5 the request's part of the events (JSON),
-#       6 the decision id, 7 "1" with a visitor, then for candidate j: 8 + 3j its spec (see
-#       ``CandidateSpec``), 9 + 3j the school's day, 10 + 3j its pace limit ("" none)
+#       6 the decision id, 7 "1" with a visitor, then for candidate j: 8 + 4j its school's number,
+#       9 + 4j its spec (see ``CandidateSpec``), 10 + 4j the school's day, 11 + 4j its pace limit
+#       ("" none)
 _SOURCE = """
 local serve = ARGV[1] == 'serve'
 if serve then
@@ -44,12 +45,14 @@ local limit = tonumber(ARGV[3])
 local visitor = ARGV[7] == '1'
 local function over(count, most) return most ~= '' and count > tonumber(most) end
 local statuses, schools, served = {}, {}, {}
-for j = 0, (#ARGV - 7) / 3 - 1 do
-  local spec, day, pace = ARGV[8 + 3 * j], ARGV[9 + 3 * j], ARGV[10 + 3 * j]
-  local cid, school, day_max, total_max, leads_day_max, leads_month_max, frequency_max =
-    string.match(spec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|')
+for j = 0, (#ARGV - 7) / 4 - 1 do
+  -- A full answer ends the walk: the candidates left are not looked at.
+  if serve and #served >= limit then break end
+  local school, spec, day, pace = ARGV[8 + 4 * j], ARGV[9 + 4 * j], ARGV[10 + 4 * j], ARGV[11 + 4 * j]
   local status = 'x'
-  if not serve or (#served < limit and not schools[school]) then
+  if not serve or not schools[school] then
+    local cid, day_max, total_max, leads_day_max, leads_month_max, frequency_max =
+      string.match(spec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|')
     local m = redis.call('HMGET', KEYS[4 + 2 * j], 'ok', 'st', 'sd', 'sd@', 'ld', 'ld@', 'lm', 'lm@')
     if not m[1] and (day_max ~= '' or total_max ~= '' or leads_day_max ~= '' or leads_month_max ~= '') then
       status = 'r'
@@ -81,8 +84,8 @@ local answer = table.concat(statuses)
 if serve and #served > 0 then
   local events = {}
   for rank, j in ipairs(served) do
-    local spec, day = ARGV[8 + 3 * j], ARGV[9 + 3 * j]
-    local cid, fragment = string.match(spec, '^([^|]*)|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|(.*)$')
+    local spec, day = ARGV[9 + 4 * j], ARGV[10 + 4 * j]
+    local cid, fragment = string.match(spec, '^([^|]*)|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|(.*)$')
     events[rank] = '{"id":"' .. ARGV[6] .. string.format('%02d', rank) .. '","rank":' .. rank
       .. ',"local_day":"' .. day .. '",' .. fragment .. '}'
     redis.call('HINCRBY', KEYS[5 + 2 * j], 'i', 1)
@@ -103,24 +106,23 @@ def _limit(value: int) -> str:
 @dataclass(frozen=True, slots=True)
 class CandidateSpec:
     """What the script needs of a campaign that does not change between requests, worked out when
-    the index is built: its keys, and per ad ``campaign|school|limits...|event fields``."""
+    the index is built: its keys, its school, and per ad ``campaign|limits...|event fields``."""
 
     money_key: str
     history_key: str
+    school: str  # the school's number in the index
     by_ad: tuple[str, ...]  # in the order of ``CampaignEntry.ads``
-    paced: bool  # has a daily budget, so a pace limit per request
 
     @classmethod
     def of(cls, campaign: CampaignEntry, school_number: int) -> CandidateSpec:
         limits = CampaignLimits.of(campaign)
-        head = "|".join([campaign.id, str(school_number), _limit(limits.spend_day), _limit(limits.spend_total),
-                         _limit(limits.leads_day), _limit(limits.leads_month), _limit(limits.frequency)])  # fmt: skip
+        head = "|".join([campaign.id, _limit(limits.spend_day), _limit(limits.spend_total), _limit(limits.leads_day),
+                         _limit(limits.leads_month), _limit(limits.frequency)])  # fmt: skip
         # The impression's fields that come from the catalog, as JSON members (ids hold no quotes).
         fields = (f'"campaign_id":"{campaign.id}","school_id":"{campaign.school.id}",'
                   f'"pricing_model":"{campaign.pricing_model}","bid_cents":{campaign.bid_cents}')  # fmt: skip
         by_ad = tuple(f'{head}|"ad_id":"{ad.id}",{fields}' for ad in campaign.ads)
-        return cls(counters.money_key(campaign.id), counters.history_key(campaign.id), by_ad,
-                   campaign.daily_budget_cents is not None)  # fmt: skip
+        return cls(counters.money_key(campaign.id), counters.history_key(campaign.id), str(school_number), by_ad)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +147,10 @@ def run(
                              "1" if visitor_id else "0"]  # fmt: skip
     for c in candidates:
         keys += (c.spec.money_key, c.spec.history_key)
-        args += (c.spec.by_ad[c.ad_number], c.day, _limit(c.pace_limit))
+        args += (c.spec.school, c.spec.by_ad[c.ad_number], c.day, _limit(c.pace_limit))
     answer = counters.script("decision", _SOURCE)(keys=keys, args=args)
-    return answer.decode() if isinstance(answer, bytes) else str(answer)
+    statuses = answer.decode() if isinstance(answer, bytes) else str(answer)
+    return statuses.ljust(len(candidates), "x")  # those after a full answer were not looked at
 
 
 def impression_id(decision_id: str, rank: int) -> str:
