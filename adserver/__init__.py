@@ -15,6 +15,7 @@ from adserver.errors import register_error_handlers
 from adserver.extensions import celery_init_app, init_db, redis_client
 from adserver.logs import configure_logging, init_request_ids
 from adserver.services.leads import intake
+from adserver.services.serving import history, rebuild
 from adserver.services.serving import index as campaign_index
 from config.settings import ROOT, Settings, load_settings
 
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_cors(app)
     register_error_handlers(app)
     campaign_index.init_app(app)
+    history.init_app(app)
+    rebuild.init_app(app)
     intake.init_app(app)
     register_blueprints(app)
     register_commands(app)

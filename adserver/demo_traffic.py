@@ -1,9 +1,9 @@
 """Thirty days of plausible traffic for the demo catalog, so a newcomer's dashboard has figures.
 
-It goes through the code real traffic uses: impressions and clicks are stored by the events
-worker's ``store_events`` (rows and rollups in one transaction), clicks take their CPC spend
-through the live counters (so budgets hold), and leads are submitted through intake with the
-clock set to their moment, then a few are returned. Days end yesterday, so today's live counters
+It goes through the code real traffic uses: impressions are stored by the events worker's
+``store_events`` (rows and rollups in one transaction), clicks follow the click path (counted and
+charged within budgets, then persisted from the click stream), and leads are submitted through
+intake with the clock set to their moment, then a few are returned. Days end yesterday, so today's live counters
 are left to real traffic. Seeded once: a second run finds the traffic and adds nothing.
 """
 
@@ -25,9 +25,9 @@ from adserver.ids import new_id
 from adserver.models import Ad, Campaign, DailyRollup, Lead, Publisher, School
 from adserver.schemas.leads import LeadIn
 from adserver.services.leads import intake, returns
-from adserver.services.reporting.events import CLICKS, IMPRESSIONS, store_events
-from adserver.services.serving import counters
-from adserver.services.serving.tokens import make_lead_token
+from adserver.services.reporting.events import IMPRESSIONS, persist_clicks, store_events
+from adserver.services.serving import clicks
+from adserver.services.serving.tokens import make_click_token, make_lead_token
 from adserver.validation import parse_model
 
 DEMO_POSTAL_CODES = (("85004", "US", "AZ"), ("33614", "US", "FL"), ("77002", "US", "TX"), ("60611", "US", "IL"),
@@ -103,7 +103,7 @@ def seed_demo_traffic(days: int = 30, seed: int = 2026) -> Iterator[str]:
     try:
         for day in range(days, 0, -1):
             start = today - timedelta(days=day)
-            impressions, clicks, lead_moments = [], [], []
+            impressions, click_moments, lead_moments = [], [], []
             for hour, requests in enumerate(HOURLY_REQUESTS):
                 for _ in range(requests + rng.randrange(requests // 2 + 1)):
                     at = start + timedelta(hours=hour, seconds=rng.randrange(3600))
@@ -122,11 +122,13 @@ def seed_demo_traffic(days: int = 30, seed: int = 2026) -> Iterator[str]:
                         }  # fmt: skip
                         impressions.append(impression)
                         if not is_bot and rng.random() < CLICK_RATE / rank:
-                            clicks.append(_click(impression, campaign, at + timedelta(seconds=20)))
+                            click_moments.append((at + timedelta(seconds=20), impression, campaign))
                         if not is_bot and rng.random() < LEAD_RATE / rank:
                             lead_moments.append((at + timedelta(minutes=3), impression, campaign))
             totals["impressions"] += store_events(IMPRESSIONS, impressions)
-            totals["clicks"] += store_events(CLICKS, clicks)
+            for at, impression, campaign in click_moments:
+                _click(impression, campaign, at)
+            totals["clicks"] += persist_clicks()
             for at, impression, campaign in lead_moments:
                 lead_number += 1
                 lead_id = _submit_lead(at, impression, campaign, publisher_id, rng, lead_number)
@@ -143,19 +145,13 @@ def seed_demo_traffic(days: int = 30, seed: int = 2026) -> Iterator[str]:
            f"{totals['leads']:,} leads ({totals['returned']} returned)")  # fmt: skip
 
 
-def _click(impression: dict[str, Any], campaign: _DemoCampaign, at: datetime) -> dict[str, Any]:
-    """A person's click, charged through the live counters (nothing once a budget is spent)."""
-    price = campaign.bid_cents if campaign.pricing_model == "cpc" else 0
-    charged = counters.record_click(
-        impression_id=impression["id"], campaign_id=campaign.id, day=counters.local_day(campaign.timezone, at),
-        price_cents=price, daily_budget_cents=campaign.daily_budget_cents,
-        total_budget_cents=campaign.total_budget_cents,
-    )  # fmt: skip
-    return {
-        "id": new_id("clk"), "impression_id": impression["id"], "at": at, "publisher_id": impression["publisher_id"],
-        "campaign_id": campaign.id, "ad_id": impression["ad_id"], "school_id": campaign.school_id, "is_bot": False,
-        "counted": charged is not None, "spend_cents": charged or 0,
-    }  # fmt: skip
+def _click(impression: dict[str, Any], campaign: _DemoCampaign, at: datetime) -> None:
+    """A person following the ad's link at ``at``: counted and charged by the click path (nothing
+    once a budget is spent), published to the click stream."""
+    clock.set_now(at)
+    token = make_click_token(impression["id"], impression["ad_id"], campaign.id, campaign.school_id,
+                             impression["publisher_id"], campaign.bid_cents, campaign.pricing_model)  # fmt: skip
+    clicks.record_click(token, is_bot=False, is_prefetch=False)
 
 
 def _submit_lead(at: datetime, impression: dict[str, Any], campaign: _DemoCampaign, publisher_id: str,

@@ -3,14 +3,14 @@
 Builds its own catalog in a temporary SQLite file and an embedded Redis, so it
 runs from a fresh clone. Figures, not pass/fail:
 
-(a) ``decide_ads`` latency (index lookup, rules, both Redis round trips, tokens)
+(a) ``decide_ads`` latency (index lookup, rules, the Redis round trip, tokens)
     with 100, 1,000 and 10,000 active campaigns;
 (b) requests per second of ``GET /v1/ads`` (1,000 active campaigns) and of a
     trivial Flask JSON endpoint, both on gunicorn with the same settings, in three alternating
     rounds, and the median of the rounds' ratios;
-    between them, the floor (``bench/floor_apps.py``: the two Redis round trips and an answer
+    between them, the floor (``bench/floor_apps.py``: the one Redis round trip and an answer
     of the same size, nothing else) and ``GET /v1/ads`` with no active campaign (the API
-    around the decision).
+    around the decision). The load generator is wrk when installed (see ``bench/common.py``).
 
 Requests look like the widget's: a US ZIP drawn from all ZIP codes, an interest
 always, a degree level half the time, a visitor id, limit 5.
@@ -45,7 +45,7 @@ ENV = {
 os.environ.update(ENV)
 os.environ.pop("REDIS_URL", None)  # the embedded Redis under INSTANCE_DIR
 
-from bench.common import Phase, measure_in_rounds, percentile, ratio  # noqa: E402
+from bench.common import Phase, load_generator, measure_in_rounds, percentile, ratio  # noqa: E402
 
 # /v1/ads and its baselines are measured in alternating rounds and compared round by round.
 ROUNDS = 3
@@ -208,7 +208,7 @@ def measure_http(app: Any, secret: str, rng: random.Random, redis_socket: Path) 
     def floor_request(n: int) -> tuple[str, str, bytes | None, dict[str, str]]:
         return "GET", "/floor/ads", None, {}
 
-    # Between the trivial endpoint and /v1/ads: the floor (the two Redis round trips and an answer of
+    # Between the trivial endpoint and /v1/ads: the floor (the one Redis round trip and an answer of
     # the same size, no logic; see bench/floor_apps.py), and the API around the decision (key,
     # parameters, postal code, an empty answer: with no active campaign nothing is decided).
     def active(count: int) -> Callable[[], None]:
@@ -219,17 +219,17 @@ def measure_http(app: Any, secret: str, rng: random.Random, redis_socket: Path) 
         return prepare
 
     phases = (Phase("trivial GET /ping", "bench.trivial_app:app", ping_request),
-              Phase("floor: 2 Redis trips", "bench.floor_apps:ads", floor_request),
+              Phase("floor: 1 Redis trip", "bench.floor_apps:ads", floor_request),
               Phase("GET /v1/ads, 0 active", "wsgi:app", ads_request, active(0)),
               Phase("GET /v1/ads", "wsgi:app", ads_request, active(1_000)))  # fmt: skip
     # The warm-up fills the key cache, the connection pools and the processes' caches of campaign values.
     figures = measure_in_rounds(phases, rounds=ROUNDS, warmup_s=4.0, duration_s=5.0,
                                 env={**ENV, "FLOOR_REDIS_SOCKET": str(redis_socket)})  # fmt: skip
     trivial = figures["trivial GET /ping"]
-    for name in ("floor: 2 Redis trips", "GET /v1/ads, 0 active"):
+    for name in ("floor: 1 Redis trip", "GET /v1/ads, 0 active"):
         print(f"  ratio {name} : trivial = {ratio(figures[name], trivial)[0]:.2f}", flush=True)
     ads, by_round = ratio(figures["GET /v1/ads"], trivial)
-    print(f"  ratio /v1/ads : trivial = {ads:.2f}  (target at least 0.5; rounds: "
+    print(f"  ratio /v1/ads : trivial = {ads:.2f}  (target at least 0.4, with {load_generator()}; rounds: "
           f"{', '.join(f'{r:.2f}' for r in by_round)})", flush=True)  # fmt: skip
 
 
@@ -255,8 +255,9 @@ def main() -> int:
             holder.current()
             holder.stop()  # the benchmark rebuilds the index itself, between runs
         print(f"catalog: {SCHOOLS:,} schools, {len(ids):,} campaigns ({time.monotonic() - started:.1f} s to build)")
-        print("(a) decision latency in process (rules, both Redis round trips, tokens):", flush=True)
+        print("(a) decision latency in process (rules, the Redis round trip, tokens):", flush=True)
         results = measure_decisions(app, rng)
+        app.extensions["campaign_values"].stop()  # this process serves no more
         ratio_p50 = results[10_000][0] / results[1_000][0]
         ratio_p99 = results[10_000][1] / results[1_000][1]
         print(f"  10,000 vs 1,000 campaigns: p50 x{ratio_p50:.2f}, p99 x{ratio_p99:.2f}")

@@ -1,22 +1,29 @@
 """Shared benchmark tools: a gunicorn launcher, a load generator, alternating rounds and
 percentile maths.
 
-The load generator runs in separate processes (keep-alive off, as gunicorn's sync
-workers close each connection), so figures from one run are comparable with
-each other; compare ratios, not absolute numbers, across machines. A shared
-machine's speed drifts by several percent within a minute, so endpoints that are
-compared are measured in alternating rounds and compared round by round.
+The load generator is wrk when it is installed (``apt-get install wrk``): written in C, it
+spends little of the shared cores on itself, so a ratio to the trivial endpoint is not pulled
+toward 1 by the client's own cost. Without it, closed-loop Python ``http.client`` clients in
+separate processes stand in (a new connection per request, as gunicorn's sync workers close
+each one); their figures are not comparable with wrk's. Every figure line says which was used.
+Compare ratios, not absolute numbers, across machines. A shared machine's speed drifts by
+several percent within a minute, so endpoints that are compared are measured in alternating
+rounds and compared round by round.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
+import math
 import multiprocessing
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,17 +50,22 @@ def percentile(values: Sequence[float], pct: float) -> float:
 def start_gunicorn(
     app_spec: str, port: int, env: dict[str, str] | None = None, workers: int = 2
 ) -> subprocess.Popen[bytes]:
-    """Start gunicorn the way `make run` does and wait until it accepts connections."""
+    """Start gunicorn the way `make run` does and wait until it answers a request."""
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "--workers", str(workers),
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app_spec],
         cwd=ROOT, env={**os.environ, **(env or {})},
     )  # fmt: skip
-    deadline = time.monotonic() + 60
+    # The port accepts connections as soon as the master binds it; a worker answers only once it
+    # has built its app (and its campaign index), which takes seconds on a busy machine.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            conn.close()
+            return process
         except OSError:
             if process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {process.returncode}")
@@ -75,7 +87,8 @@ class LoadResult:
     requests: int
     errors: int
     seconds: float
-    latencies_ms: list[float]
+    p50_ms: float
+    p99_ms: float
 
     @property
     def rps(self) -> float:
@@ -83,6 +96,15 @@ class LoadResult:
 
 
 RequestFactory = Callable[[int], tuple[str, str, bytes | None, dict[str, str]]]
+
+WRK = shutil.which("wrk")
+# Closed-loop clients: wrk's connections, or the Python client's processes x threads.
+CONNECTIONS = 8
+
+
+def load_generator() -> str:
+    """The name printed beside every throughput figure."""
+    return "wrk" if WRK else "Python http.client (wrk not installed)"
 
 
 def _client_process(
@@ -127,13 +149,12 @@ def _client_process(
     queue.put((latencies, errors))
 
 
-def generate_load(
-    port: int, factory: RequestFactory, duration_s: float = 5.0, processes: int = 2, threads: int = 4
-) -> LoadResult:
-    """Send requests from ``processes`` x ``threads`` closed-loop clients for ``duration_s``."""
+def _python_load(port: int, factory: RequestFactory, duration_s: float, processes: int = 2) -> LoadResult:
+    """Send requests from ``processes`` x threads closed-loop Python clients for ``duration_s``."""
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     started = time.monotonic()
+    threads = CONNECTIONS // processes
     procs = [ctx.Process(target=_client_process, args=(port, factory, duration_s, threads, queue))
              for _ in range(processes)]  # fmt: skip
     for proc in procs:
@@ -143,7 +164,82 @@ def generate_load(
         proc.join()
     elapsed = time.monotonic() - started
     latencies = [lat for result in results for lat in result[0]]
-    return LoadResult(len(latencies), sum(result[1] for result in results), elapsed, latencies)
+    errors = sum(result[1] for result in results)
+    return LoadResult(len(latencies), errors, elapsed, percentile(latencies, 50), percentile(latencies, 99))
+
+
+def _lua_string(value: str | bytes) -> str:
+    text = value.decode() if isinstance(value, bytes) else value
+    return json.dumps(text)  # a JSON string literal is a valid Lua string literal for this text
+
+
+# wrk's script: each thread sends its own share of the requests in turn (thread k sends k, k + T,
+# k + 2T, ...), so requests meant to be distinct (a new visitor per lead) are never sent twice
+# while they last; at the end it prints one line of JSON.
+_WRK_SCRIPT = """
+local threads, ids = {}, 0
+setup = function(thread) thread:set("id", ids); ids = ids + 1; table.insert(threads, thread) end
+local step, i
+init = function(args) step = tonumber(args[1]); i = tonumber(wrk.thread:get("id")) end
+request = function()
+  local r = reqs[(i % #reqs) + 1]
+  i = i + step
+  return r
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests":%d,"duration_us":%d,"errors":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+_WRK_THREADS = 2
+
+
+def _wrk_load(port: int, factory: RequestFactory, duration_s: float, first: int, count: int) -> LoadResult:
+    """Load with wrk: ``count`` requests from ``factory(first)`` on, sent in turn by
+    ``CONNECTIONS`` connections on two threads for ``duration_s``."""
+    assert WRK is not None
+    lines = ["reqs = {}"]
+    for n in range(first, first + count):
+        method, path, body, headers = factory(n)
+        lua_headers = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
+        lua_body = _lua_string(body) if body is not None else "nil"
+        lines.append(f"reqs[{n - first + 1}] = wrk.format({_lua_string(method)}, {_lua_string(path)},"
+                     f" {{{lua_headers}}}, {lua_body})")  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + _WRK_SCRIPT)
+    try:
+        output = subprocess.run(
+            [WRK, f"-t{_WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{math.ceil(duration_s)}s", "--timeout", "10s",
+             "-s", script.name, f"http://127.0.0.1:{port}", "--", str(_WRK_THREADS)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(script.name)
+    line = next(line for line in output.splitlines() if line.startswith("WRK "))
+    figures = json.loads(line[4:])
+    return LoadResult(figures["requests"], figures["errors"], figures["duration_us"] / 1e6,
+                      figures["p50_us"] / 1000, figures["p99_us"] / 1000)  # fmt: skip
+
+
+class LoadGenerator:
+    """Load for one endpoint after another; ``factory(n)`` makes request n. Requests are numbered on
+    across calls, so a run never repeats one an earlier run sent (a lead from a new visitor each
+    time) until ``distinct`` requests have gone by."""
+
+    def __init__(self, distinct: int) -> None:
+        self.distinct = distinct
+        self._next = 0
+
+    def run(self, port: int, factory: RequestFactory, duration_s: float) -> LoadResult:
+        if WRK is None:
+            return _python_load(port, factory, duration_s)
+        # wrk takes its requests up front: enough for a fast server over the whole run.
+        count = min(self.distinct, int(duration_s * 6_000) + 1_000)
+        first = self._next
+        self._next = (self._next + count) % self.distinct
+        return _wrk_load(port, factory, duration_s, first, count)
 
 
 @dataclass(frozen=True)
@@ -155,6 +251,8 @@ class Phase:
     app_spec: str
     factory: RequestFactory
     prepare: Callable[[], None] = field(default=lambda: None)
+    # How many different requests the factory makes before they may repeat.
+    distinct: int = 5_000
 
 
 def measure_in_rounds(
@@ -163,14 +261,17 @@ def measure_in_rounds(
     """Each phase once per round, each on a fresh gunicorn with 2 workers: a warm-up, then the
     measured load. Prints a line per phase once every round is done."""
     results: dict[str, list[LoadResult]] = {phase.name: [] for phase in phases}
+    generators = {phase.name: LoadGenerator(phase.distinct) for phase in phases}
+    print(f"  load generator: {load_generator()}, {CONNECTIONS} connections", flush=True)
     for _ in range(rounds):
         for phase in phases:
             phase.prepare()
             port = free_port()
             process = start_gunicorn(phase.app_spec, port, env=env, workers=2)
             try:
-                generate_load(port, phase.factory, duration_s=warmup_s)
-                results[phase.name].append(generate_load(port, phase.factory, duration_s=duration_s))
+                load = generators[phase.name]
+                load.run(port, phase.factory, warmup_s)
+                results[phase.name].append(load.run(port, phase.factory, duration_s))
             finally:
                 stop(process)
     width = max(len(phase.name) for phase in phases)
@@ -179,13 +280,17 @@ def measure_in_rounds(
     return results
 
 
+def worst_p99(runs: Sequence[LoadResult]) -> float:
+    return max(run.p99_ms for run in runs)
+
+
 def summarise(runs: Sequence[LoadResult]) -> str:
-    """The median round's requests per second, latency over every round, and each round's rate."""
-    latencies = [lat for run in runs for lat in run.latencies_ms]
+    """The median round's requests per second and p50, the worst round's p99, and each round's rate."""
     rates = ", ".join(f"{run.rps:.0f}" for run in runs)
+    p50 = statistics.median(run.p50_ms for run in runs)
     return (
-        f"{statistics.median(run.rps for run in runs):6.0f} req/s  p50 {percentile(latencies, 50):6.2f} ms"
-        f"  p99 {percentile(latencies, 99):6.2f} ms  (rounds: {rates}; {sum(run.errors for run in runs)} errors)"
+        f"{statistics.median(run.rps for run in runs):6.0f} req/s  p50 {p50:6.2f} ms"
+        f"  p99 {worst_p99(runs):6.2f} ms  (rounds: {rates}; {sum(run.errors for run in runs)} errors)"
     )
 
 

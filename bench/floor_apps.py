@@ -3,8 +3,9 @@ like the trivial endpoint. They do only the I/O the design requires, with none o
 logic (no key, no validation, no rules, no tokens, no encryption), so the distance from the
 trivial endpoint to a floor is what the stack itself costs.
 
-* ``ads``: ``GET /floor/ads``: the two Redis round trips of an ad request (a read of about 40
-  counters and a visitor's frequency; one script recording five impressions) and a 4 KB answer.
+* ``ads``: ``GET /floor/ads``: the one Redis round trip of an ad request (a script of the same
+  shape as ``decision_script``: 24 campaigns' money hashes read, five impressions recorded) and a
+  4 KB answer.
 * ``leads``: ``POST /floor/leads``: parse a JSON body, one SQLite transaction (a read, a duplicate
   lookup, one insert: a lead carries its delivery job in its row), a 201 answer. Intake's Redis call
   carries many leads (``adserver.batching``), so the floor has none.
@@ -25,22 +26,33 @@ from flask import Flask, Response, request
 _redis = redis.Redis(unix_socket_path=os.environ["FLOOR_REDIS_SOCKET"])
 
 ads = Flask("floor_ads")
-_KEYS = [f"ctr:cpn_{n:026d}:{kind}" for n in range(8) for kind in ("imps", "clicks", "leads", "spend", "cap")]
-_FIELDS = [f"cpn_{n:026d}:20261127" for n in range(8)]
-_RECORD = _redis.register_script(
-    "redis.call('XADD', KEYS[1], '*', 'e', ARGV[1]) "
-    "for i = 2, #KEYS do redis.call('INCR', KEYS[i]) redis.call('HINCRBY', 'floor:freq', KEYS[i], 1) end return 1"
-)
+# An ad request's script, shaped like the real one (decision_script): 24 shortlisted campaigns, each
+# with its money hash read and a spec of about 200 bytes sent; five served, each counted in its history
+# and the visitor's frequency; one stream entry; the answer kept under the decision id.
+_CANDIDATES = 24
+_KEYS = [f"{kind}:cpn_{n:026d}" for n in range(_CANDIDATES) for kind in ("money", "hist")]
+_ARGS = [value for n in range(_CANDIDATES) for value in ("x" * 200, "20261127", "1000")]
+_DECIDE = _redis.register_script("""
+local statuses = {}
+for j = 0, #KEYS / 2 - 1 do
+  redis.call('HMGET', KEYS[1 + 2 * j], 'ok', 'st', 'sd', 'sd@', 'ld', 'ld@', 'lm', 'lm@')
+  statuses[j + 1] = j < 5 and 'S' or 'x'
+end
+for j = 0, 4 do
+  redis.call('HINCRBY', KEYS[2 + 2 * j], 'i', 1)
+  redis.call('HINCRBY', 'floor:freq', KEYS[1 + 2 * j], 1)
+end
+redis.call('XADD', 'floor:impressions', '*', 'r', string.rep('x', 300), 'a', string.rep('x', 1200))
+local answer = table.concat(statuses)
+redis.call('SET', 'floor:done', answer, 'EX', 120)
+return answer
+""")
 _ANSWER = json.dumps({"ads": [{"text": "x" * 800} for _ in range(5)]})
 
 
 @ads.get("/floor/ads")
 def floor_ads() -> Response:
-    pipe = _redis.pipeline(transaction=False)
-    pipe.mget(_KEYS)
-    pipe.hmget("floor:freq", _FIELDS)
-    pipe.execute()
-    _RECORD(keys=["floor:impressions", *_KEYS[:5]], args=["x" * 1500])
+    _DECIDE(keys=_KEYS, args=_ARGS)
     return Response(_ANSWER, mimetype="application/json")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from flask import Blueprint, Response, g, request
 
 from adserver.api.endpoint import endpoint
@@ -9,7 +12,6 @@ from adserver.auth import Principal
 from adserver.errors import ApiError
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
-from adserver.schemas.catalog import EligibilityOut
 from adserver.schemas.serving import (
     AdsQuery,
     AdsResponse,
@@ -17,13 +19,12 @@ from adserver.schemas.serving import (
     ExplainQuery,
     ExplainResponse,
     LocationOut,
-    ProgramBriefOut,
-    SchoolBriefOut,
-    ServedAdOut,
 )
 from adserver.services.serving import clicks, decisions
 from adserver.services.serving.bots import is_declared_bot, is_prefetch
 from adserver.services.serving.decisions import AdRequest, ServedAd
+from adserver.services.serving.entries import AdEntry, CampaignEntry, EligibilityEntry, ProgramEntry
+from adserver.services.serving.index import current_index
 
 bp = Blueprint("serving", __name__)
 
@@ -68,43 +69,59 @@ def _location_out(location: Location) -> LocationOut:
     return LocationOut(postal_code=location.postal_code, country=location.country, region=location.region)
 
 
-def _ad_out(served: ServedAd) -> ServedAdOut:
-    # Built without validation (model_construct): every value comes from the validated catalog.
-    campaign, ad, school = served.campaign, served.ad, served.campaign.school
-    rules = campaign.eligibility
-    return ServedAdOut.model_construct(
-        rank=served.rank,
-        ad_id=ad.id,
-        campaign_id=campaign.id,
-        school=SchoolBriefOut.model_construct(id=school.id, name=school.name, logo_url=school.logo_url),
-        headline=ad.headline,
-        bullets=list(ad.bullets),
-        tags=list(ad.tags),
-        badge=ad.badge,
-        programs=[
-            ProgramBriefOut.model_construct(
-                id=p.id, name=p.name, interest=p.interest, degree_level=p.degree_level, modality=p.modality
-            )
-            for p in served.programs
-        ],
-        programs_found=len(served.programs),
-        impression_id=served.impression_id,
-        click_url=served.click_url,
-        lead_token=served.lead_token,
-        consent_text=school.consent_text,
-        eligibility=EligibilityOut.model_construct(
-            min_education=rules.min_education,
-            min_age=rules.min_age,
-            graduation_year_max=rules.graduation_year_max,
-            requires_rn_license=rules.requires_rn_license,
-            military_only=rules.military_only,
-        ),
-    )
+def _ad_parts(campaign: CampaignEntry, ad: AdEntry) -> dict[str, Any]:
+    """The fields of a served ad that come from the catalog (``ServedAdOut`` describes them all)."""
+    school = campaign.school
+    return {
+        "ad_id": ad.id,
+        "campaign_id": campaign.id,
+        "school": {"id": school.id, "name": school.name, "logo_url": school.logo_url},
+        "headline": ad.headline,
+        "bullets": list(ad.bullets),
+        "tags": list(ad.tags),
+        "badge": ad.badge,
+        "consent_text": school.consent_text,
+        "eligibility": _eligibility_parts(campaign.eligibility),
+    }
+
+
+def _eligibility_parts(rules: EligibilityEntry) -> dict[str, Any]:
+    return {"min_education": rules.min_education, "min_age": rules.min_age,
+            "graduation_year_max": rules.graduation_year_max, "requires_rn_license": rules.requires_rn_license,
+            "military_only": rules.military_only}  # fmt: skip
+
+
+def _program_parts(program: ProgramEntry) -> dict[str, Any]:
+    return {"id": program.id, "name": program.name, "interest": program.interest,
+            "degree_level": program.degree_level, "modality": program.modality}  # fmt: skip
+
+
+def _ad_out(served: ServedAd, memo: dict[str, Any]) -> dict[str, Any]:
+    """A served ad as the answer holds it. The catalog's parts are worked out once per index (in its
+    ``memo``) and not validated again: every value comes from the validated catalog."""
+    parts = memo.get(served.ad.id)
+    if parts is None:
+        parts = memo[served.ad.id] = _ad_parts(served.campaign, served.ad)
+    programs = []
+    for program in served.programs:
+        found = memo.get(program.id)
+        if found is None:
+            found = memo[program.id] = _program_parts(program)
+        programs.append(found)
+    return {
+        "rank": served.rank,
+        **parts,
+        "programs": programs,
+        "programs_found": len(programs),
+        "impression_id": served.impression_id,
+        "click_url": served.click_url,
+        "lead_token": served.lead_token,
+    }
 
 
 @endpoint(bp, "GET", "/v1/ads", summary="Ads matched to a visitor", roles=("admin", "publisher"),
           allow_publishable=True, query=AdsQuery, response=AdsResponse, errors=(401, 403, 422))  # fmt: skip
-def get_ads(principal: Principal, query: AdsQuery) -> AdsResponse:
+def get_ads(principal: Principal, query: AdsQuery) -> Response:
     """At most one ad per school, ranked by expected value per impression. Each returned ad is one
     impression. Browsers send the publishable key (`key` or `X-Publisher-Key`) from the publisher's
     domains; servers send the secret key as a bearer token. A bad or unknown postal code is
@@ -112,12 +129,15 @@ def get_ads(principal: Principal, query: AdsQuery) -> AdsResponse:
     location = _location(query)
     ad_request = _ad_request(principal, query, location, principal.publisher_id)
     served = decisions.decide_ads(ad_request)
-    return AdsResponse(
-        request_id=ad_request.request_id,
-        location=_location_out(location),
-        count=len(served),
-        ads=[_ad_out(ad) for ad in served],
-    )
+    memo = current_index().memo
+    answer = {
+        "request_id": ad_request.request_id,
+        "location": {"postal_code": location.postal_code, "country": location.country, "region": location.region},
+        "count": len(served),
+        "ads": [_ad_out(ad, memo) for ad in served],
+    }
+    # Serialised once (orjson), not validated again: AdsResponse documents the shape.
+    return Response(orjson.dumps(answer), mimetype="application/json")
 
 
 @endpoint(bp, "GET", "/v1/ads/explain", summary="Why each campaign would or would not serve",

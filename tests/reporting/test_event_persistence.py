@@ -56,7 +56,7 @@ def test_a_redelivered_batch_is_not_counted_twice(
         assert db.session.scalar(select(func.count()).select_from(Impression)) == 3
         assert events.persist_impressions() == 0
         assert redis_db.xlen(counters.IMPRESSION_STREAM) == 0
-        ids = {event["id"] for _, fields in entries for event in json.loads(fields[b"e"])}
+        ids = {event["id"] for _, fields in entries for event in json.loads(fields[b"a"])}
         assert ids == set(db.session.scalars(select(Impression.id)))
         # Each impression entered the rollups once, with its insert.
         assert db.session.scalar(select(func.sum(DailyRollup.impressions))) == 3

@@ -65,3 +65,30 @@ def redis_db(app: Flask) -> Any:
 
 def served_ids(body: dict[str, Any]) -> list[str]:
     return [ad["campaign_id"] for ad in body["ads"]]
+
+
+def set_spend(redis_db: Any, campaign_id: str, *, day: str | None = None, day_cents: int | None = None,
+              total_cents: int | None = None) -> None:  # fmt: skip
+    """Put a campaign's spend in its money hash, as clicks and leads would have."""
+    from adserver.services.serving import counters
+
+    fields: dict[str, Any] = {"ok": "1"}
+    if day_cents is not None:
+        assert day is not None
+        fields.update({"sd": day_cents, "sd@": day})
+    if total_cents is not None:
+        fields["st"] = total_cents
+    redis_db.hset(counters.money_key(campaign_id), mapping=fields)
+
+
+def submit_lead(app: Flask, client: FlaskClient, publisher: dict[str, Any], ad: dict[str, Any]) -> Any:
+    """POST /v1/leads for a served ad, from a new visitor; the counts intake sends to Redis after
+    its commits are sent before it returns."""
+    from adserver.services.leads.intake import ACCEPTED_LEADS
+    from tests.leads.conftest import person
+
+    consent = {"granted": True, "text": ad["consent_text"], "page_url": "https://careerguides.example/a"}
+    body = {**person(), "lead_token": ad["lead_token"], "consent": consent}
+    response = client.post("/v1/leads", json=body, headers=bearer(publisher["secret_key"]))
+    app.extensions[ACCEPTED_LEADS].flush()
+    return response

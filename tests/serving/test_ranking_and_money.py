@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adserver import clock
+from adserver.ids import new_id
 from adserver.services.serving import counters
-from tests.serving.conftest import served_ids
+from tests.conftest import bearer
+from tests.serving.conftest import served_ids, set_spend, submit_lead
 
 
 def test_ads_are_ranked_by_expected_value_per_impression(make_school: Any, make_campaign: Any, ads: Any) -> None:
@@ -27,11 +29,43 @@ def test_history_moves_a_campaign_down_and_a_new_one_gets_the_prior(
     seasoned = make_campaign(make_school(name="Seasoned U"), pricing={"model": "cpl", "bid_cents": 4500})
     newcomer = make_campaign(make_school(name="Newcomer U"), pricing={"model": "cpl", "bid_cents": 3000})
     # 10,000 impressions without a lead: the smoothed rate is 0.8/10,200, far below the prior.
-    redis_db.set(counters.history_keys(seasoned["id"])[0], 10_000)
+    redis_db.hset(counters.history_key(seasoned["id"]), "i", 10_000)
     assert served_ids(ads()) == [newcomer["id"], seasoned["id"]]
     # 100 leads in 10,000 impressions (1%) beats the newcomer's prior.
-    redis_db.set(counters.history_keys(seasoned["id"])[2], 100)
+    redis_db.hset(counters.history_key(seasoned["id"]), "k", 100)
     assert served_ids(ads()) == [seasoned["id"], newcomer["id"]]
+
+
+def test_a_cpl_campaign_whose_leads_come_back_loses_rank(
+    app: Any, client: Any, make_school: Any, make_campaign: Any, ads: Any, publisher: dict[str, Any], admin: Any,
+    redis_db: Any,
+) -> None:  # fmt: skip
+    unlimited = {"budget": {"daily_cents": None, "total_cents": None},
+                 "caps": {"leads_per_day": None, "leads_per_month": None}}  # fmt: skip
+    returns = make_campaign(make_school(name="Returns U", delivery={"method": "pull"}),
+                            pricing={"model": "cpl", "bid_cents": 4500}, **unlimited)  # fmt: skip
+    steady = make_campaign(make_school(name="Steady U", delivery={"method": "pull"}),
+                           pricing={"model": "cpl", "bid_cents": 4000}, **unlimited)  # fmt: skip
+    for campaign in (returns, steady):
+        redis_db.hset(counters.history_key(campaign["id"]), "i", 1_000)
+    lead_ids: list[str] = []
+    for _ in range(10):
+        served = {ad["campaign_id"]: ad for ad in ads()["ads"]}
+        for campaign in (returns, steady):
+            response = submit_lead(app, client, publisher, served[campaign["id"]])
+            assert response.status_code == 201
+            if campaign is returns:
+                lead_ids.append(response.get_json()["id"])
+    # 10 leads in about 1,000 impressions each: the higher bid ranks first.
+    assert served_ids(ads()) == [returns["id"], steady["id"]]
+
+    school_key = client.post(f"/v1/schools/{returns['school_id']}/keys", headers=admin).get_json()["secret_key"]
+    for lead_id in lead_ids[:6]:
+        response = client.post(f"/v1/leads/{lead_id}/return", json={"reason": "invalid_phone"},
+                               headers=bearer(school_key))  # fmt: skip
+        assert response.status_code == 200
+    # Four kept leads against the other's ten: the school's returns cost it its rank.
+    assert served_ids(ads()) == [steady["id"], returns["id"]]
 
 
 def test_equal_scores_are_ordered_at_random(make_school: Any, make_campaign: Any, ads: Any) -> None:
@@ -68,21 +102,22 @@ def test_daily_and_total_budgets_stop_serving_at_once(
                              budget={"daily_cents": 1000, "total_cents": 5000})  # fmt: skip
     cid = campaign["id"]
     day = counters.local_day("America/Phoenix", clock.now())
-    redis_db.set(counters.spend_day_key(cid, day), 400)  # 40% spent at noon: on pace
+    set_spend(redis_db, cid, day=day, day_cents=400)  # 40% spent at noon: on pace
     assert served_ids(ads()) == [cid]
-    redis_db.set(counters.spend_day_key(cid, day), 1000)
+    set_spend(redis_db, cid, day=day, day_cents=800)  # one more click (300) would pass 1000
     assert ads()["count"] == 0
     assert explain()[cid] == "budget"
     clock.set_now(datetime(2026, 11, 27, 8, 0, tzinfo=UTC))  # a new day in Phoenix (01:00)
     assert served_ids(ads()) == [cid]
-    redis_db.set(counters.spend_total_key(cid), 5000)
+    set_spend(redis_db, cid, total_cents=4800)
     assert ads()["count"] == 0
     assert explain()[cid] == "budget"
 
 
 def _count_cpl_lead(campaign_id: str) -> None:
     """What intake records in Redis for an accepted $45 lead."""
-    counters.record_leads_accepted([counters.AcceptedLead(campaign_id, "America/Phoenix", 4500, "cpl", clock.now())])
+    lead = counters.AcceptedLead(new_id("lead"), campaign_id, "America/Phoenix", 4500, "cpl", clock.now())
+    counters.record_leads_accepted([lead])
 
 
 def test_a_cpl_campaign_stops_when_one_more_lead_would_pass_its_budget(
@@ -128,9 +163,9 @@ def test_pacing_holds_a_campaign_that_spends_ahead_of_the_day(
     day = counters.local_day("America/Phoenix", clock.now())
     # 06:00 in Phoenix: a quarter of the day has passed.
     clock.set_now(datetime(2026, 11, 26, 13, 0, tzinfo=UTC))
-    redis_db.set(counters.spend_day_key(cid, day), 2900)  # 29%: within the 5% allowance
+    set_spend(redis_db, cid, day=day, day_cents=2900)  # 29%: within the 5% allowance
     assert served_ids(ads()) == [cid]
-    redis_db.set(counters.spend_day_key(cid, day), 4000)  # 40%: ahead of pace
+    set_spend(redis_db, cid, day=day, day_cents=4000)  # 40%: ahead of pace
     assert ads()["count"] == 0
     assert explain()[cid] == "pacing"
     clock.set_now(datetime(2026, 11, 26, 17, 0, tzinfo=UTC))  # 10:00: 42% of the day has passed
@@ -146,7 +181,7 @@ def test_pacing_spreads_over_the_serving_hours(
                                      "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]})  # fmt: skip
     cid = campaign["id"]
     day = counters.local_day("America/Phoenix", clock.now())
-    redis_db.set(counters.spend_day_key(cid, day), 5000)
+    set_spend(redis_db, cid, day=day, day_cents=5000)
     clock.set_now(datetime(2026, 11, 26, 17, 0, tzinfo=UTC))  # 10:00: 20% of 08:00-18:00
     assert explain()[cid] == "pacing"
     clock.set_now(datetime(2026, 11, 26, 20, 0, tzinfo=UTC))  # 13:00: 50%

@@ -127,3 +127,12 @@ def test_each_ad_carries_what_its_request_info_form_must_ask(
     schema = client.get("/openapi.json").get_json()["components"]["schemas"]
     assert schema["ServedAdOut"]["properties"]["eligibility"]["$ref"].endswith("/EligibilityOut")
     assert "eligibility" in schema["ServedAdOut"]["required"]
+
+
+def test_the_answer_has_the_documented_shape(ads: Any, campaign: dict[str, Any]) -> None:
+    from adserver.schemas.serving import AdsResponse, ServedAdOut
+
+    body = ads()
+    assert AdsResponse.model_validate(body).count == 1
+    assert set(body["ads"][0]) == set(ServedAdOut.model_fields)
+    assert set(body["ads"][0]["programs"][0]) == {"id", "name", "interest", "degree_level", "modality"}

@@ -30,6 +30,7 @@ from adserver.extensions import db, redis_client
 from adserver.models import DeliveryAttempt, Lead, Program, School
 from adserver.models.leads import PENDING_DELIVERY
 from adserver.services.leads.personal_data import profile_fields
+from adserver.services.leads.returns import lead_not_kept
 from adserver.services.leads.school_endpoint import Answer, RefusedUrl, check_delivery_url, post_to_school
 from adserver.services.leads.webhooks import encode_body, map_fields, sign
 from adserver.services.reporting.rollups import RollupKey, Tally, add_to_rollups, lead_outcome_figures, rollup_key
@@ -112,6 +113,7 @@ class _Prepared:
     lead_id: str
     rollup: RollupKey  # the row of the hour the lead was accepted
     price_cents: int
+    campaign_id: str
     attempt: int
     max_attempts: int
     url: str
@@ -159,6 +161,7 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
         lead_id=lead.id,
         rollup=rollup_key(lead.created_at, lead.campaign_id, lead.ad_id, lead.publisher_id, lead.school_id),
         price_cents=lead.price_cents,
+        campaign_id=lead.campaign_id,
         attempt=lead.attempt_count + 1,
         max_attempts=school.delivery_max_attempts,
         url=school.delivery_url,
@@ -212,7 +215,8 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if still_ours.rowcount != 1:  # type: ignore[attr-defined]
+    ours = still_ours.rowcount == 1  # type: ignore[attr-defined]
+    if not ours:
         # The lease ran out and another worker holds the job now; it decides the lead's state.
         delay = None
         log.warning("delivery claim lapsed during the send", extra={"lead_id": prepared.lead_id})
@@ -221,6 +225,8 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
         tally.add(prepared.rollup, **lead_outcome_figures(outcome, prepared.price_cents))
         add_to_rollups(tally)
     db.session.commit()
+    if ours and outcome == "rejected":
+        lead_not_kept(prepared.lead_id, prepared.campaign_id)
     return delay
 
 

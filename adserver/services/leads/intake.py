@@ -35,7 +35,7 @@ from adserver.services.leads import delivery
 from adserver.services.leads.eligibility import Profile, first_failed_rule
 from adserver.services.leads.personal_data import SealedProfile, seal_profile
 from adserver.services.reporting.rollups import Tally, add_to_rollups_raw, lead_outcome_figures, rollup_key
-from adserver.services.serving import counters
+from adserver.services.serving import counters, usage
 from adserver.services.serving.tokens import InvalidToken, LeadTokenClaims, parse_lead_token
 
 LEAD_TOKEN_MAX_AGE_S = 24 * 3600
@@ -119,14 +119,13 @@ def _usage_query(day_count: bool, day_spend: bool, month_count: bool, total_spen
     the day, its lead count for the month and its total spend; each only when the campaign has that
     limit (else 0), since counting a busy campaign's leads is the costly part."""
     c = _leads.c
-    campaign_leads = c.campaign_id == bindparam("campaign_id")
+    campaign: Any = bindparam("campaign_id")
 
     def count(since: str) -> Any:
-        return select(func.count(c.id)).where(campaign_leads, c.created_at >= _since(since)).scalar_subquery()
+        return usage.lead_count(campaign, _since(since)).scalar_subquery()
 
     def spend(since: str | None) -> Any:
-        where = [campaign_leads] + ([c.created_at >= _since(since)] if since else [])
-        return select(func.coalesce(func.sum(c.price_cents), 0)).where(*where).scalar_subquery()
+        return usage.lead_spend(campaign, _since(since) if since else None).scalar_subquery()
 
     def earlier(match: Any) -> Any:
         # One lookup per hash, so each uses its (school_id, hash) index; an OR of the two
@@ -311,7 +310,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
     # workers (see ``delivery.relay_announced_jobs``), sent with other leads' in one Redis call. If that call
     # fails, the lead stands: the sweeper sends its delivery and intake checks caps in the database.
     current_app.extensions[ACCEPTED_LEADS].add(
-        counters.AcceptedLead(target.campaign_id, target.timezone, target.price_cents, target.pricing_model, now,
-                              also_push=(delivery.OUTBOX_KEY, lead_id) if delivers else None)
+        counters.AcceptedLead(lead_id, target.campaign_id, target.timezone, target.price_cents, target.pricing_model,
+                              now, also_push=(delivery.OUTBOX_KEY, lead_id) if delivers else None)
     )  # fmt: skip
     return lead_id

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import redis
 from sqlalchemy import select
 
 from adserver import clock
@@ -11,8 +13,20 @@ from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import Lead, School
 from adserver.services.reporting.rollups import Tally, add_to_rollups, lead_outcome_figures, rollup_key
+from adserver.services.serving import counters
+
+log = logging.getLogger(__name__)
 
 RETURN_WINDOW = timedelta(days=30)
+
+
+def lead_not_kept(lead_id: str, campaign_id: str) -> None:
+    """Take a rejected or returned lead out of its campaign's kept leads, which rank CPL campaigns.
+    Only ranking reads them, so a Redis failure is logged, not raised."""
+    try:
+        counters.record_lead_not_kept(lead_id, campaign_id)
+    except redis.RedisError:
+        log.warning("kept leads not updated", extra={"lead_id": lead_id}, exc_info=True)
 
 
 def return_lead(lead: Lead, reason: str) -> Lead:
@@ -38,4 +52,5 @@ def return_lead(lead: Lead, reason: str) -> Lead:
               **lead_outcome_figures("returned", locked.price_cents))  # fmt: skip
     add_to_rollups(tally)
     db.session.commit()
+    lead_not_kept(locked.id, locked.campaign_id)
     return locked

@@ -6,6 +6,13 @@ worker left pending are reclaimed after ``EVENT_RECLAIM_IDLE_S`` (a minute), and
 "on conflict do nothing" on their ids. The events the insert really inserted
 (``RETURNING``) are added to the rollups in the same transaction, so a
 redelivered batch never counts an event twice, in the tables or in reports.
+
+A batch is committed only while its entries are still pending in Redis for this
+worker, checked inside the transaction under the money fence (``serving.usage``):
+after Redis lost its data, the counters a click was charged to are gone, and a
+rebuild reads the clicks table under the same fence, so a click read before the
+loss is either in the table the rebuild reads, or dropped with its stream entry
+(it was never billed, and never counted in the rebuilt counters).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from adserver.bulk import insert_new
 from adserver.extensions import db, redis_client
 from adserver.models import Base, Click, Impression
 from adserver.services.reporting.rollups import Tally, add_to_rollups, rollup_key
+from adserver.services.serving import usage
 from adserver.services.serving.counters import CLICK_STREAM, IMPRESSION_STREAM
 
 log = logging.getLogger(__name__)
@@ -106,10 +114,9 @@ IMPRESSIONS = EventKind(IMPRESSION_STREAM, Impression, _impression_row, _impress
 CLICKS = EventKind(CLICK_STREAM, Click, _click_row, _click_figures)
 
 
-def store_events(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
-    """Insert the rows that are not stored yet and add those (only those) to the rollups, in one
-    transaction; returns how many were new. The stream's batches go through here, and so do bulk
-    loads (the demo's traffic)."""
+def _insert_and_count(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
+    """In the session's transaction: insert the rows that are not stored yet and add those (only
+    those) to the rollups; returns how many were new."""
     by_id = {row["id"]: row for row in rows}
     if not by_id:
         return 0
@@ -120,27 +127,64 @@ def store_events(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
         tally.add(rollup_key(row["at"], row["campaign_id"], row["ad_id"], row["publisher_id"], row["school_id"]),
                   **kind.figures(row))  # fmt: skip
     add_to_rollups(tally)
-    db.session.commit()
     return len(inserted)
 
 
-def _store(client: redis.Redis, kind: EventKind, entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> int:
+def store_events(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
+    """Store events that do not come through a stream (the demo's traffic) and commit; returns how
+    many were new."""
+    stored = _insert_and_count(kind, rows)
+    db.session.commit()
+    return stored
+
+
+def _events(fields: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    """The events of one stream entry: ``r`` (what an ad request's impressions share) with ``a``
+    (each impression's own fields); or ``e``, one event (a click, with ``counted`` and
+    ``spend_cents`` beside it) or a list of them."""
+    if b"r" in fields:
+        shared = json.loads(fields[b"r"])
+        return [{**shared, **own} for own in json.loads(fields[b"a"])]
+    decoded = json.loads(fields[b"e"])
+    events = decoded if isinstance(decoded, list) else [decoded]
+    extra = {key.decode(): json.loads(value) for key, value in fields.items() if key != b"e"}
+    return [{**event, **extra} for event in events]
+
+
+def _still_pending(client: redis.Redis, stream: str, consumer: str, ids: list[bytes]) -> bool:
+    """Whether every entry is still pending for this consumer: not if Redis lost the stream."""
+    try:
+        pending: Any = client.xpending_range(stream, GROUP, min=ids[0], max=ids[-1], count=len(ids),
+                                             consumername=consumer)  # fmt: skip
+    except redis.ResponseError:  # NOGROUP: the stream and its group are gone
+        return False
+    return {entry["message_id"] for entry in pending} >= set(ids)
+
+
+def _store(client: redis.Redis, kind: EventKind, entries: list[tuple[bytes, dict[bytes, bytes] | None]],
+           consumer: str) -> int:  # fmt: skip
     rows = []
     for entry_id, fields in entries:
         if not fields:  # reclaimed after it was already deleted
             continue
         try:
-            decoded = json.loads(fields[b"e"])
-            # An entry holds one event or a list of them (the impressions of one ad request).
-            rows += [kind.to_row(event) for event in (decoded if isinstance(decoded, list) else [decoded])]
+            rows += [kind.to_row(event) for event in _events(fields)]
         except (KeyError, ValueError, TypeError):
             # A malformed entry would block the stream forever; it is dropped and logged by id only.
             log.error("dropping malformed event", extra={"stream": kind.stream, "entry_id": entry_id.decode()})
-    stored = store_events(kind, rows)
     ids = [entry_id for entry_id, _ in entries]
-    if ids:
-        client.xack(kind.stream, GROUP, *ids)
-        client.xdel(kind.stream, *ids)
+    if not ids:
+        return 0
+    with usage.money_fence(exclusive=False):
+        if not _still_pending(client, kind.stream, consumer, ids):
+            db.session.rollback()
+            log.warning("dropping events that Redis lost while they were being stored",
+                        extra={"stream": kind.stream, "entries": len(ids)})  # fmt: skip
+            return 0
+        stored = _insert_and_count(kind, rows)
+        db.session.commit()
+    client.xack(kind.stream, GROUP, *ids)
+    client.xdel(kind.stream, *ids)
     return stored
 
 
@@ -157,13 +201,13 @@ def persist_stream(kind: EventKind) -> int:
     reclaimed: Any = client.xautoclaim(stream, GROUP, consumer, min_idle_time=idle_ms, start_id="0-0",
                                        count=BATCH_SIZE)  # fmt: skip
     if reclaimed and reclaimed[1]:
-        stored += _store(client, kind, reclaimed[1])
+        stored += _store(client, kind, reclaimed[1], consumer)
     for _ in range(MAX_BATCHES_PER_RUN):
         replies: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=BATCH_SIZE)
         entries = replies[0][1] if replies else []
         if not entries:
             break
-        stored += _store(client, kind, entries)
+        stored += _store(client, kind, entries, consumer)
     return stored
 
 

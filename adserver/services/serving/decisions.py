@@ -2,16 +2,18 @@
 
 The hot path, ``decide_ads``:
 
-1. candidates from the in-memory index (no database);
-2. catalog rules (``matching.static_exclusion``);
-3. a shortlist by estimated value, using this process's cache of each campaign's history;
-4. one Redis round trip for the shortlist's live counters (spend, leads, frequency, history);
-5. live rules (budget, caps, frequency, pacing), exact ranking, one ad per school;
-6. one Redis round trip recording the impressions.
+1. candidates from the in-memory index (no database), best estimated value first (``history``:
+   values refreshed every few seconds, not read per request), equal values in random order;
+2. catalog rules (``matching.static_exclusion``) until the shortlist is full;
+3. one Redis round trip (``decision_script``): the live rules (budget, caps, frequency, pacing)
+   against each shortlisted campaign's limits, the best passing campaign of each school up to the
+   limit, and the impressions recorded;
+4. tokens for the served ads.
 
-Only the shortlist's counters are read, so a request costs the same with ten or ten
-thousand matching campaigns. Campaigns found blocked on a budget, cap or pace are
-remembered for a few seconds so the next shortlists skip them.
+Only the shortlist is sent to Redis, so a request costs the same with ten or ten thousand
+matching campaigns. Campaigns found blocked on a budget, cap or pace are remembered for a few
+seconds so the next shortlists skip them; those whose money counters must be rebuilt are handed
+to the background rebuild (``rebuild``) and not served meanwhile.
 """
 
 from __future__ import annotations
@@ -20,26 +22,27 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import itemgetter
 
+import orjson
 from flask import current_app
 
 from adserver import clock
 from adserver.geo import Location
 from adserver.ids import new_id
-from adserver.services.serving import counters
-from adserver.services.serving.counters import CounterQuery, ImpressionEvent, LiveCounters
+from adserver.services.serving import decision_script, rebuild
+from adserver.services.serving.decision_script import SERVED, STATUSES, Candidate
 from adserver.services.serving.entries import AdEntry, CampaignEntry, ProgramEntry
+from adserver.services.serving.history import current_values
 from adserver.services.serving.index import CampaignIndex, current_index
-from adserver.services.serving.matching import LocalClock, Visit, live_exclusion, static_exclusion
-from adserver.services.serving.ranking import expected_value, rank_candidates
+from adserver.services.serving.matching import LocalClock, Visit, pace_limit, static_exclusion
 from adserver.services.serving.tokens import make_click_token, make_lead_token
 
 # Schools (and campaigns) whose live counters are read per request, as a function of the limit.
 SHORTLIST_EXTRA_SCHOOLS = 3
 SHORTLIST_CAMPAIGNS_PER_SCHOOL = 3
-_ORDER = itemgetter(0, 1)
-BLOCK_MEMORY = {"pacing": timedelta(seconds=2), "budget": timedelta(seconds=10), "lead_cap": timedelta(seconds=10)}
+# How long a campaign found blocked is left out of shortlists, by the script's status letter (budget,
+# lead cap, pacing). One whose counters are being rebuilt is not: it serves again once they are.
+BLOCK_MEMORY = {"b": timedelta(seconds=10), "c": timedelta(seconds=10), "p": timedelta(seconds=2)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,31 +76,28 @@ class Explanation:
     score: float | None
 
 
-class _ProcessMemory:
-    """Per-process hints: each campaign's last computed value, and campaigns recently found blocked.
-    Both are hints for the shortlist only; every served ad passed the live rules."""
+class _BlockMemory:
+    """Campaigns recently found blocked, per process: a hint for the shortlist only (every served
+    ad passed the live rules in Redis)."""
 
     def __init__(self) -> None:
-        self.scores: dict[str, float] = {}
-        self.blocked_until: dict[str, datetime] = {}
+        self.until: dict[str, datetime] = {}
         self.index: CampaignIndex | None = None
         self.lock = threading.Lock()
 
-    def for_index(self, index: CampaignIndex) -> _ProcessMemory:
+    def for_index(self, index: CampaignIndex) -> dict[str, datetime]:
         if self.index is not index:
             # A new catalog (a raised budget, a new cap) clears what was learned about blocks.
             with self.lock:
-                self.blocked_until, self.index = {}, index
-                if len(self.scores) > 200_000:
-                    self.scores = {}
-        return self
+                self.until, self.index = {}, index
+        return self.until
 
 
-def _memory() -> _ProcessMemory:
-    memory: _ProcessMemory | None = current_app.extensions.get("serving_memory")
+def _blocked(index: CampaignIndex) -> dict[str, datetime]:
+    memory: _BlockMemory | None = current_app.extensions.get("serving_blocks")
     if memory is None:
-        memory = current_app.extensions.setdefault("serving_memory", _ProcessMemory())
-    return memory
+        memory = current_app.extensions.setdefault("serving_blocks", _BlockMemory())
+    return memory.for_index(index)
 
 
 def _visit(request: AdRequest) -> Visit:
@@ -105,61 +105,71 @@ def _visit(request: AdRequest) -> Visit:
                  request.publisher_id, request.visitor_id)  # fmt: skip
 
 
-def _counter_query(campaign: CampaignEntry, local_clock: LocalClock) -> CounterQuery:
-    return CounterQuery(
-        campaign_id=campaign.id,
-        day=local_clock.day(campaign.school.timezone),
-        spend_day=campaign.daily_budget_cents is not None,
-        spend_total=campaign.total_budget_cents is not None,
-        leads_day=campaign.leads_per_day is not None,
-        leads_month=campaign.leads_per_month is not None,
-    )
+def _candidate(index: CampaignIndex, campaign: CampaignEntry, local_clock: LocalClock, ad_number: int) -> Candidate:
+    timezone = campaign.school.timezone
+    return Candidate(index.specs[campaign.position], ad_number, local_clock.day(timezone),
+                     pace_limit(campaign, local_clock.at(timezone)))  # fmt: skip
+
+
+def _request_json(request: AdRequest, now: datetime) -> str:
+    """What the request's impressions share, as the events worker stores them."""
+    location = request.location
+    return orjson.dumps({
+        "request_id": request.request_id, "at": now.isoformat(), "publisher_id": request.publisher_id,
+        "postal_code": location.postal_code, "country": location.country, "region": location.region,
+        "interest": request.interest, "visitor_id": request.visitor_id, "is_bot": request.is_bot,
+    }).decode()  # fmt: skip
 
 
 def decide_ads(request: AdRequest) -> list[ServedAd]:
     """Choose, rank and record the ads for one request; each returned ad is one impression."""
     now = clock.now()
     index = current_index()
-    memory = _memory().for_index(index)
+    values = current_values()
+    blocked = _blocked(index)
     visit = _visit(request)
     local_clock = LocalClock(now)
     rng = random.Random(request.request_id)
 
-    # Order the candidates by their last known value (the prior for campaigns this process has not
-    # read yet); only the best are checked in full and have their live counters read.
-    scores, blocked_until, draw = memory.scores, memory.blocked_until, rng.random
+    draw = rng.random
     candidates = index.candidates(region=request.location.region, interest=request.interest,
                                   degree_level=request.degree_level, modality=request.modality)  # fmt: skip
-    ordered = [
-        (-scores.get(c.id, c.prior_value), draw(), c)
-        for c in candidates
-        if c.id not in blocked_until or blocked_until[c.id] <= now
-    ]
-    ordered.sort(key=_ORDER)
+    ordered = [(-values.get(c.id, c.prior_value), draw(), c) for c in candidates
+               if c.id not in blocked or blocked[c.id] <= now]  # fmt: skip
+    ordered.sort(key=lambda item: (item[0], item[1]))
     shortlist = _shortlist(ordered, visit, local_clock, request.limit)
     if not shortlist:
         return []
-    live = counters.read_live_counters([_counter_query(c, local_clock) for c, _ in shortlist], request.visitor_id)
+    ads = [rng.randrange(len(c.ads)) if len(c.ads) > 1 else 0 for c, _ in shortlist]
+    decision_id = new_id("imp")
+    statuses = decision_script.run(
+        "serve", [_candidate(index, c, local_clock, n) for (c, _), n in zip(shortlist, ads, strict=True)],
+        decision_id=decision_id, limit=request.limit, visitor_id=request.visitor_id,
+        request_json=_request_json(request, now),
+    )  # fmt: skip
+    _learn(statuses, [c for c, _ in shortlist], blocked, now)
 
-    eligible: list[tuple[float, CampaignEntry, tuple[ProgramEntry, ...]]] = []
-    for campaign, programs in shortlist:
-        found = live[campaign.id]
-        score = expected_value(campaign, found.impressions, found.clicks, found.leads)
-        scores[campaign.id] = score
-        rule = live_exclusion(campaign, found, visit, local_clock.at(campaign.school.timezone))
-        if rule is not None:
-            if rule in BLOCK_MEMORY:
-                blocked_until[campaign.id] = now + BLOCK_MEMORY[rule]
-            continue
-        eligible.append((score, campaign, programs))
-
-    chosen = rank_candidates(eligible, rng, request.limit)
     click_base = f"{current_app.config['PUBLIC_BASE_URL']}/v1/click/"
-    served = [_serve(rank, campaign, programs, request, rng, click_base)
-              for rank, (_, campaign, programs) in enumerate(chosen, 1)]  # fmt: skip
-    if served:
-        counters.record_impressions([_impression_event(ad, request, now, local_clock) for ad in served])
+    served: list[ServedAd] = []
+    for (campaign, programs), ad_number, status in zip(shortlist, ads, statuses, strict=True):
+        if status == SERVED:
+            rank = len(served) + 1
+            ad = campaign.ads[ad_number]
+            impression_id = decision_script.impression_id(decision_id, rank)
+            served.append(_serve(rank, campaign, ad, programs, impression_id, request.publisher_id, click_base))
     return served
+
+
+def _learn(statuses: str, campaigns: list[CampaignEntry], blocked: dict[str, datetime], now: datetime) -> None:
+    """Remember the campaigns found blocked, and hand those whose counters are missing to the rebuild."""
+    missing = []
+    for campaign, status in zip(campaigns, statuses, strict=True):
+        if status in BLOCK_MEMORY:
+            blocked[campaign.id] = now + BLOCK_MEMORY[status]
+        elif status == "r":
+            missing.append((campaign.id, campaign.school.timezone))
+    if missing:
+        rebuild.rebuild_in_background(missing)
 
 
 def _shortlist(
@@ -188,14 +198,13 @@ def _shortlist(
 def _serve(
     rank: int,
     campaign: CampaignEntry,
+    ad: AdEntry,
     programs: tuple[ProgramEntry, ...],
-    request: AdRequest,
-    rng: random.Random,
+    impression_id: str,
+    publisher_id: str | None,
     click_base: str,
 ) -> ServedAd:
-    ad = campaign.ads[rng.randrange(len(campaign.ads))] if len(campaign.ads) > 1 else campaign.ads[0]
-    impression_id = new_id("imp")
-    school_id, publisher_id = campaign.school.id, request.publisher_id
+    school_id = campaign.school.id
     click_token = make_click_token(impression_id, ad.id, campaign.id, school_id, publisher_id,
                                    campaign.bid_cents, campaign.pricing_model)  # fmt: skip
     return ServedAd(
@@ -209,35 +218,12 @@ def _serve(
     )
 
 
-def _impression_event(served: ServedAd, request: AdRequest, now: datetime, local_clock: LocalClock) -> ImpressionEvent:
-    campaign = served.campaign
-    location = request.location
-    return ImpressionEvent(
-        id=served.impression_id,
-        request_id=request.request_id,
-        at=now.isoformat(),
-        publisher_id=request.publisher_id,
-        campaign_id=campaign.id,
-        ad_id=served.ad.id,
-        school_id=campaign.school.id,
-        rank=served.rank,
-        pricing_model=campaign.pricing_model,
-        bid_cents=campaign.bid_cents,
-        postal_code=location.postal_code,
-        country=location.country,
-        region=location.region,
-        interest=request.interest,
-        visitor_id=request.visitor_id,
-        is_bot=request.is_bot,
-        local_day=local_clock.day(campaign.school.timezone),
-    )
-
-
 def explain(request: AdRequest) -> list[Explanation]:
     """Every campaign in the index with the first rule that excludes it, or its score.
-    Reads live counters like serving does, and records nothing."""
+    Checks the live rules with the same script as serving, and records nothing."""
     now = clock.now()
     index = current_index()
+    values = current_values()
     visit = _visit(request)
     local_clock = LocalClock(now)
     static: list[tuple[CampaignEntry, str | None]] = []
@@ -245,14 +231,20 @@ def explain(request: AdRequest) -> list[Explanation]:
         rule, _ = static_exclusion(campaign, visit, local_clock.at(campaign.school.timezone))
         static.append((campaign, rule))
     passing = [c for c, rule in static if rule is None]
-    live = counters.read_live_counters([_counter_query(c, local_clock) for c in passing], request.visitor_id)
+    statuses = ""
+    if passing:
+        statuses = decision_script.run(
+            "explain", [_candidate(index, c, local_clock, 0) for c in passing], decision_id=new_id("exp"),
+            limit=len(passing), visitor_id=request.visitor_id, request_json="",
+        )  # fmt: skip
+        _learn(statuses, passing, {}, now)
+    live = dict(zip((c.id for c in passing), statuses, strict=True))
     out = []
     for campaign, rule in static:
         score = None
         if rule is None:
-            found = live.get(campaign.id, LiveCounters())
-            rule = live_exclusion(campaign, found, visit, local_clock.at(campaign.school.timezone))
+            rule = STATUSES.get(live[campaign.id])
             if rule is None:
-                score = round(expected_value(campaign, found.impressions, found.clicks, found.leads), 6)
+                score = round(values.get(campaign.id, campaign.prior_value), 6)
         out.append(Explanation(campaign, rule, score))
     return out

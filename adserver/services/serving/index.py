@@ -34,6 +34,8 @@ from adserver.geo import distance_miles
 from adserver.geo.postal import CA_REGION_CODES, US_REGION_CODES
 from adserver.models import Ad, Campaign, Campus, Program, School, campaign_programs
 from adserver.services.catalog.changes import CATALOG_VERSION_KEY
+from adserver.services.serving import rebuild
+from adserver.services.serving.decision_script import CandidateSpec
 from adserver.services.serving.entries import AdEntry, CampaignEntry, EligibilityEntry, ProgramEntry, SchoolEntry
 from adserver.services.serving.ranking import estimated_rate
 from adserver.taxonomy import INTERESTS
@@ -126,6 +128,9 @@ class CampaignIndex:
     degree_masks: dict[str, int]
     modality_masks: dict[str, int]
     region_masks: dict[str, int]
+    specs: tuple[CandidateSpec, ...]  # by campaign position
+    # What other layers work out once per index (the API's parts of each ad's answer), by their own keys.
+    memo: dict[str, Any] = field(default_factory=dict)
     built_at: float = field(default_factory=time.monotonic)
 
     def candidates(
@@ -252,6 +257,8 @@ def build_index() -> CampaignIndex:
             by_modality[modality].append(e.position)
         for region in _serving_regions(e):
             by_region[region].append(e.position)
+    school_numbers: dict[str, int] = {}
+    specs = tuple(CandidateSpec.of(e, school_numbers.setdefault(e.school.id, len(school_numbers))) for e in campaigns)
     return CampaignIndex(
         campaigns=tuple(campaigns),
         by_id={e.id: e for e in campaigns},
@@ -261,6 +268,7 @@ def build_index() -> CampaignIndex:
         degree_masks={k: _mask(v, size) for k, v in by_degree.items()},
         modality_masks={k: _mask(v, size) for k, v in by_modality.items()},
         region_masks={k: _mask(v, size) for k, v in by_region.items()},
+        specs=specs,
     )
 
 
@@ -294,7 +302,8 @@ class IndexHolder:
             version = self._read_version()
             index = build_index()
             self._index, self._version, self._built_at = index, version, time.monotonic()
-            return index
+        _build_money(index)
+        return index
 
     def reset(self) -> None:
         with self._lock:
@@ -329,6 +338,18 @@ class IndexHolder:
                         self.refresh_now()
                 except Exception:
                     log.exception("campaign index refresh failed; serving the previous one")
+
+
+def _build_money(index: CampaignIndex) -> None:
+    """Build the money hashes of servable campaigns that have none (new ones, or all of them after
+    Redis lost its data: the catalog version key went with it, so the index is rebuilt) before
+    requests find them missing. A failure leaves them unserved until a request hands them to the
+    background rebuild."""
+    try:
+        missing = rebuild.unbuilt([(c.id, c.school.timezone) for c in index.campaigns if c.servable])
+        rebuild.rebuild_money(missing)
+    except Exception:
+        log.warning("money counters not rebuilt with the index", exc_info=True)
 
 
 def init_app(app: Flask) -> None:

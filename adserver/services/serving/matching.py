@@ -3,7 +3,8 @@
 Rules run in the order ``RULES`` lists them; the first failure names the
 exclusion (``GET /v1/ads/explain`` shows it). Rules that need only the catalog
 and the request run in ``static_exclusion``; those that need live counters
-(budgets, caps, frequency, pacing) in ``live_exclusion``.
+(budgets, caps, frequency, pacing) are limits worked out here (``CampaignLimits``,
+``pace_limit``) and compared with the counters in Redis by ``decision_script``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 
 from adserver.geo import Location, distance_miles
 from adserver.services.serving import pacing
-from adserver.services.serving.counters import LiveCounters, zone
+from adserver.services.serving.counters import NO_LIMIT, zone
 from adserver.services.serving.entries import CampaignEntry, ProgramEntry
 
 RULES = (
@@ -113,31 +114,45 @@ def _within_radius(campaign: CampaignEntry, location: Location) -> bool:
     )
 
 
-def live_exclusion(campaign: CampaignEntry, counters: LiveCounters, visit: Visit, local: datetime) -> str | None:
-    """The first rule on live counters that excludes the campaign, or None."""
+@dataclass(frozen=True, slots=True)
+class CampaignLimits:
+    """The live rules of a campaign as the most each count may be for it to serve (``NO_LIMIT``
+    where it has no such rule); ``decision_script`` compares the counts with them, in ``RULES`` order.
+
+    * budget: the spend of the day and in total, so that one more charge (a click or a lead at the
+      bid) stays within the budget; a click is charged only within the same limits;
+    * lead_cap: the leads of the day and of the month, one fewer than the cap;
+    * frequency_cap: impressions served to the visitor today, one fewer than the cap;
+    * pacing (``pace_limit``, worked out per request): the spend of the day, as far as the share
+      of the serving window that has passed allows.
+    """
+
+    spend_day: int
+    spend_total: int
+    leads_day: int
+    leads_month: int
+    frequency: int
+
+    @classmethod
+    def of(cls, c: CampaignEntry) -> CampaignLimits:
+        return cls(_most(c.daily_budget_cents, c.bid_cents), _most(c.total_budget_cents, c.bid_cents),
+                   _most(c.leads_per_day, 1), _most(c.leads_per_month, 1), _most(c.impressions_per_day, 1))  # fmt: skip
+
+    @classmethod
+    def of_budgets(cls, daily_cents: int | None, total_cents: int | None, charge_cents: int) -> CampaignLimits:
+        """The budget limits alone, for one more charge of ``charge_cents``."""
+        return cls(_most(daily_cents, charge_cents), _most(total_cents, charge_cents), NO_LIMIT, NO_LIMIT, NO_LIMIT)
+
+
+def _most(limit: int | None, step: int) -> int:
+    """The most a count may be for one more ``step`` to stay within ``limit``."""
+    return NO_LIMIT if limit is None else limit - step
+
+
+def pace_limit(campaign: CampaignEntry, local: datetime) -> int:
+    """The most the campaign may have spent today and still serve now (``NO_LIMIT`` without a daily budget)."""
     c = campaign
-    # A CPC campaign stops once spend reaches a budget (a click may pass it by at most its price);
-    # a CPL campaign stops when one more lead would pass it, since a lead is charged when accepted.
-    next_charge = c.bid_cents if c.pricing_model == "cpl" else 0
-    if _out_of_budget(counters.spend_day, c.daily_budget_cents, next_charge) or _out_of_budget(
-        counters.spend_total, c.total_budget_cents, next_charge
-    ):
-        return "budget"
-    if (c.leads_per_day is not None and counters.leads_day >= c.leads_per_day) or (
-        c.leads_per_month is not None and counters.leads_month >= c.leads_per_month
-    ):
-        return "lead_cap"
-    if c.impressions_per_day is not None and visit.visitor_id and counters.frequency >= c.impressions_per_day:
-        return "frequency_cap"
-    if pacing.ahead_of_pace(
-        daily_budget_cents=c.daily_budget_cents, bid_cents=c.bid_cents, spent_today_cents=counters.spend_day,
-        hour_start=c.hour_start, hour_end=c.hour_end, local=local,
-    ):  # fmt: skip
-        return "pacing"
-    return None
-
-
-def _out_of_budget(spent: int, budget: int | None, next_charge: int) -> bool:
-    if budget is None:
-        return False
-    return spent + next_charge > budget if next_charge else spent >= budget
+    if not c.daily_budget_cents:
+        return NO_LIMIT
+    return pacing.spend_allowed(daily_budget_cents=c.daily_budget_cents, bid_cents=c.bid_cents,
+                                hour_start=c.hour_start, hour_end=c.hour_end, local=local)  # fmt: skip

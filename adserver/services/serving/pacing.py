@@ -7,6 +7,7 @@ so a budget lasts the day instead of being spent by mid-morning.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 # Spend may run this far ahead of the clock (a share of the daily budget) before serving pauses,
@@ -23,13 +24,8 @@ def elapsed_share(hour_start: int, hour_end: int, local: datetime) -> float:
     return min(1.0, max(0.0, (hours - hour_start) / span))
 
 
-def ahead_of_pace(
-    *, daily_budget_cents: int | None, bid_cents: int, spent_today_cents: int,
-    hour_start: int, hour_end: int, local: datetime,
-) -> bool:  # fmt: skip
-    """True when today's spend runs ahead of the elapsed share of the serving window."""
-    if not daily_budget_cents:
-        return False
+def spend_allowed(*, daily_budget_cents: int, bid_cents: int, hour_start: int, hour_end: int, local: datetime) -> int:
+    """The most a campaign may have spent today and still serve at ``local``: the elapsed share of
+    the serving window of its daily budget, and an allowance."""
     allowance = max(PACING_ALLOWANCE, bid_cents / daily_budget_cents)
-    spent_share = spent_today_cents / daily_budget_cents
-    return spent_share > elapsed_share(hour_start, hour_end, local) + allowance
+    return math.floor(daily_budget_cents * (elapsed_share(hour_start, hour_end, local) + allowance))
