@@ -180,7 +180,7 @@ def test_events_read_before_redis_lost_its_data_are_dropped_not_billed(
     entries = read[0][1]
     # The worker has read the click; Redis loses its data before the batch is committed.
     redis_db.flushdb()
-    assert events._store(redis_db, counters.CLICK_STREAM, Click, events._click_row, entries, "worker-1") == 0
+    assert events._store(redis_db, events.CLICKS, entries, "worker-1") == 0
     assert db.session.scalar(select(func.count()).select_from(Click)) == 0
     # Without a loss, the same kind of batch is stored.
     _click(client, ads(visitor_id="v2")["ads"][0])
