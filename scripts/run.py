@@ -56,6 +56,7 @@ def main() -> int:
         f"\nadserver is running at http://localhost:{port}\n"
         f"  admin key: {admin_key}\n"
         f"  try: curl -H 'Authorization: Bearer {admin_key}' http://localhost:{port}/v1/schools\n"
+        f"  dashboard: http://localhost:{port}/dashboard (sign in with the admin key)\n"
         "  Ctrl-C stops web, worker and beat.\n",
         flush=True,
     )
