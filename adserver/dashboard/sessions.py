@@ -58,7 +58,7 @@ def _record_key(sign_in_id: str) -> str:
     return f"dashboard:sign-in:{sign_in_id}"
 
 
-def refusal(principal: Principal) -> tuple[int, str] | None:
+def _refusal(principal: Principal) -> tuple[int, str] | None:
     """Why this key may not sign in (a status and words for the sign-in form); None when it may."""
     if principal.kind != "secret":
         return 403, "A publishable key (pk_...) cannot sign in. Paste an admin or school secret key (sk_...)."
@@ -73,7 +73,7 @@ def sign_in(key: str) -> tuple[int, str] | None:
     principal = principal_by_hash(digest)
     if principal is None:
         return UNKNOWN_KEY
-    refused = refusal(principal)
+    refused = _refusal(principal)
     if refused is not None:
         return refused
     sign_in_id = secrets.token_urlsafe(24)

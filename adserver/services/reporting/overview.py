@@ -61,8 +61,6 @@ class FailedDelivery:
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    start: date
-    end: date
     totals: ReportFigures
     days: list[DayFigures]
     campaigns: list[CampaignLine]
@@ -137,8 +135,6 @@ def build_overview(start: date, end: date, scope: Scope) -> Overview:
     """The dashboard's figures for ``start``..``end`` (UTC days, both included) within ``scope``."""
     daily = _report(start, end, "day", scope)
     overview = Overview(
-        start=start,
-        end=end,
         totals=daily.totals,
         days=_every_day(daily, start, end),
         campaigns=campaign_lines(start, end, scope),
