@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import requests
 from flask.testing import FlaskClient
@@ -156,13 +155,9 @@ def test_screenshots_at_desktop_and_phone_width(dashboard: DashboardPage, traffi
     assert dashboard.page.evaluate("document.documentElement.scrollWidth") <= 360
     assert dashboard.by_testid("total-spend").is_visible() and dashboard.by_testid("sign-out").is_visible()
     phone = dashboard.screenshot("phone-360")
-    sign_in_page = _signed_out_screenshot(dashboard)
+    dashboard.by_testid("sign-out").click()
+    dashboard.page.wait_for_load_state()
+    sign_in_page = dashboard.screenshot("sign-in-360")
     for path in (desktop, phone, sign_in_page):
         assert path.stat().st_size > 10_000, path
     assert dashboard.csp_violations() == []
-
-
-def _signed_out_screenshot(dashboard: DashboardPage) -> Any:
-    dashboard.by_testid("sign-out").click()
-    dashboard.page.wait_for_load_state()
-    return dashboard.screenshot("sign-in-360")
