@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask, Request, Response
-from flask.sessions import SessionInterface
+from flask import Flask
 
 from adserver import embedded_redis, geo
 from adserver.api import register_blueprints
 from adserver.api.cors import init_cors
 from adserver.cli import register_commands
+from adserver.dashboard import init_dashboard
 from adserver.errors import register_error_handlers
 from adserver.extensions import celery_init_app, init_db, redis_client
 from adserver.logs import configure_logging, init_request_ids
@@ -41,16 +39,6 @@ def _flask_config(settings: Settings) -> dict[str, object]:
     }
 
 
-class _NoSessions(SessionInterface):
-    """The API is stateless (keys, not cookies): no session is opened or saved."""
-
-    def open_session(self, app: Flask, request: Request) -> None:
-        return None
-
-    def save_session(self, app: Flask, session: Any, response: Response) -> None:
-        return None
-
-
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app: settings from the environment, then each part bound in turn."""
     settings = settings or load_settings()
@@ -61,7 +49,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(settings.instance_dir))
     app.config.from_mapping(_flask_config(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.session_interface = _NoSessions()
 
     init_db(app)
     redis_client.init_app(app)
@@ -74,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     rebuild.init_app(app)
     intake.init_app(app)
     register_blueprints(app)
+    init_dashboard(app)
     register_commands(app)
     geo.warm()
     return app

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from flask import current_app, request
 from sqlalchemy import select
 
-from adserver.api.cors import require_allowed_origin
 from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import ApiKey, Publisher
+from adserver.origins import require_allowed_origin
 
 ROLES = ("admin", "school", "publisher")
 _CACHE_TTL_S = 30.0
+ADMIN_SETTING_KEY_ID = "env:ADMIN_API_KEY"  # the key id of the ADMIN_API_KEY setting, which has no row
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,27 +77,37 @@ _cache_lock = threading.Lock()
 def _lookup(secret: str) -> Principal | None:
     admin_key = current_app.config.get("ADMIN_API_KEY")
     if admin_key and hmac.compare_digest(secret.encode(), admin_key.encode()):
-        return Principal(role="admin", key_id="env:ADMIN_API_KEY", kind="secret")
+        return Principal(role="admin", key_id=ADMIN_SETTING_KEY_ID, kind="secret")
     digest = hash_key(secret)
     now = time.monotonic()
     cached = _cache.get(digest)
     if cached and cached[0] > now:
         return cached[1]
-    row = db.session.execute(
-        select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-    ).scalar_one_or_none()
-    principal = None
-    if row is not None:
-        domains: tuple[str, ...] = ()
-        if row.publisher_id is not None:
-            publisher = db.session.get(Publisher, row.publisher_id)
-            domains = tuple(publisher.domains) if publisher is not None else ()
-        principal = Principal(row.role, row.id, row.kind, row.school_id, row.publisher_id, domains)
+    principal = principal_by_hash(digest)
     with _cache_lock:
         if len(_cache) > 10_000:
             _cache.clear()
         _cache[digest] = (now + _CACHE_TTL_S, principal)
     return principal
+
+
+def principal_by_hash(digest: str) -> Principal | None:
+    """The principal of the key whose hash is ``digest``, read afresh (never cached): None when the
+    key is unknown or revoked, or was ``ADMIN_API_KEY`` and that setting has changed since. For
+    whoever must not keep the key itself, such as a dashboard session."""
+    admin_key = current_app.config.get("ADMIN_API_KEY")
+    if admin_key and hmac.compare_digest(digest, hash_key(admin_key)):
+        return Principal(role="admin", key_id=ADMIN_SETTING_KEY_ID, kind="secret")
+    row = db.session.execute(
+        select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    domains: tuple[str, ...] = ()
+    if row.publisher_id is not None:
+        publisher = db.session.get(Publisher, row.publisher_id)
+        domains = tuple(publisher.domains) if publisher is not None else ()
+    return Principal(row.role, row.id, row.kind, row.school_id, row.publisher_id, domains)
 
 
 def clear_key_cache() -> None:

@@ -14,6 +14,7 @@ from celery import Celery, Task
 from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +24,8 @@ from adserver.prepared import RawTransaction
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+# Bound with its app-wide check off: only the dashboard's forms use tokens (the API takes keys).
+csrf = CSRFProtect()
 
 
 # Every SQLite transaction takes the write lock up front (see _configure_sqlite).

@@ -59,6 +59,7 @@ def main() -> int:
         f"  API reference: http://localhost:{port}/docs\n"
         f"  admin key: {admin_key}\n"
         f"  try: curl -H 'Authorization: Bearer {admin_key}' http://localhost:{port}/v1/schools\n"
+        f"  dashboard: http://localhost:{port}/dashboard (sign in with the admin key)\n"
         "  Ctrl-C stops web, worker and beat.\n",
         flush=True,
     )

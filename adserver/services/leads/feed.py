@@ -26,6 +26,7 @@ from adserver.models import DeliveryAttempt, Lead, Program
 from adserver.pagination import decode_cursor, encode_cursor
 from adserver.schemas.leads import AttemptOut, LeadDetailOut, LeadFeedQuery, LeadOut
 from adserver.services.leads.personal_data import profile_fields
+from adserver.spreadsheet import spreadsheet_cell
 
 FEED_SETTLE_S = 2.0
 
@@ -133,20 +134,6 @@ def feed_page(principal: Principal, query: LeadFeedQuery) -> tuple[list[LeadOut]
     return page, next_cursor
 
 
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    # Spreadsheet formula injection: a cell a visitor typed must not start a formula.
-    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not text[1:2].isdigit()):
-        return "'" + text
-    return text
-
-
 def leads_csv(leads: Iterable[LeadOut]) -> str:
     """CSV with a header row; consent flattened into consent_* columns."""
     out = io.StringIO()
@@ -156,5 +143,5 @@ def leads_csv(leads: Iterable[LeadOut]) -> str:
         data = lead.model_dump()
         consent = data.pop("consent")
         data.update({f"consent_{key}": value for key, value in consent.items()})
-        writer.writerow([_csv_cell(data.get(column)) for column in CSV_COLUMNS])
+        writer.writerow([spreadsheet_cell(data.get(column)) for column in CSV_COLUMNS])
     return out.getvalue()

@@ -1,2 +1,3 @@
 """Reporting: impressions and clicks persisted from their Redis streams into the database, the
-raw events that reports are built from."""
+rollups each recorded fact is added to, the reports built from them, and the dashboard's overview
+of a date range."""
