@@ -30,13 +30,8 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, percentile, start_gunicorn, stop  # noqa: E402
+from bench.common import CHROME_USER_AGENT, CHROMIUM, CHROMIUM_ARGS, free_port, percentile, start_gunicorn, stop  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-CHROME_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                     "Chrome/130.0.0.0 Safari/537.36")  # fmt: skip
 LOCAL = re.compile(r"^https?://(127\.0\.0\.1|localhost)(:\d+)?/")
 LOADS = 20
 MARK = "performance.getEntriesByName('adserver-widget:{name}').map(e => e.startTime)[0] ?? null"

@@ -32,6 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
+# Headless Chromium from apt (never downloaded), driven by Playwright: the widget benchmark and the
+# browser tests use it.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+# Headless Chromium says "HeadlessChrome", which the bot rules flag: counted clicks come from a person's browser.
+CHROME_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                     "Chrome/130.0.0.0 Safari/537.36")  # fmt: skip
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -151,6 +151,22 @@ def clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for the widget's and the dashboard's browser tests: one per session, since
+    Playwright runs one driver per process. Skipped, saying why, without /usr/bin/chromium."""
+    from bench.common import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need headless Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()

@@ -25,9 +25,6 @@ from bench.common import ROOT, free_port, start_gunicorn, stop
 from tests.conftest import ADMIN_KEY, bearer
 from tests.leads.conftest import SchoolServer, Scripted, deliver_until_settled, person, school_server  # noqa: F401
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 # Headless Chromium says "HeadlessChrome", which the bot rules flag; a visitor's browser does not.
 CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/131.0.0.0 Safari/537.36")  # fmt: skip
@@ -142,17 +139,6 @@ def sign_in(client: FlaskClient, key: str = ADMIN_KEY) -> str:
 
 
 # ---- browser ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("browser tests need Chromium at /usr/bin/chromium (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright (requirements-dev.txt)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

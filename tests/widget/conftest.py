@@ -4,7 +4,6 @@ Playwright. Without /usr/bin/chromium every browser test is skipped with the rea
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -18,16 +17,10 @@ import pytest
 import requests
 from flask import Flask
 
-from bench.common import ROOT, free_port, start_gunicorn, stop
+from bench.common import CHROME_USER_AGENT, CHROMIUM, ROOT, free_port, start_gunicorn, stop
 from tests.conftest import ADMIN_KEY
 from tests.leads.conftest import school_server  # noqa: F401 (the school endpoint, for these tests too)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-# Headless Chromium says "HeadlessChrome", which the bot rules flag: clicks must come from a person's browser.
-CHROME_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                     "Chrome/130.0.0.0 Safari/537.36")  # fmt: skip
 # Screenshots the browser tests save (git-ignored).
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 LOCAL = re.compile(r"^https?://(127\.0\.0\.1|localhost)(:\d+)?/")
@@ -140,17 +133,6 @@ def server(app: Flask) -> Iterator[Server]:
     stop(process)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    _skip_without_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @dataclass
 class Visit:
     """One browser context: its page, the errors its console printed, and its screenshots."""
@@ -212,7 +194,8 @@ def hostile_page(site: Site, server: Server, key: str, **data: str) -> str:
 def click_events(app: Flask) -> list[dict[str, Any]]:
     """Every click the servers published, in order."""
     from adserver.extensions import redis_client
+    from adserver.services.reporting.events import entry_events
     from adserver.services.serving.counters import CLICK_STREAM
 
     with app.app_context():
-        return [json.loads(fields[b"e"]) for _, fields in redis_client.client.xrange(CLICK_STREAM)]
+        return [event for _, fields in redis_client.client.xrange(CLICK_STREAM) for event in entry_events(fields)]

@@ -138,7 +138,7 @@ def store_events(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
     return stored
 
 
-def _events(fields: dict[bytes, bytes]) -> list[dict[str, Any]]:
+def entry_events(fields: dict[bytes, bytes]) -> list[dict[str, Any]]:
     """The events of one stream entry: ``r`` (what an ad request's impressions share) with ``a``
     (each impression's own fields); or ``e``, one event (a click, with ``counted`` and
     ``spend_cents`` beside it) or a list of them."""
@@ -168,7 +168,7 @@ def _store(client: redis.Redis, kind: EventKind, entries: list[tuple[bytes, dict
         if not fields:  # reclaimed after it was already deleted
             continue
         try:
-            rows += [kind.to_row(event) for event in _events(fields)]
+            rows += [kind.to_row(event) for event in entry_events(fields)]
         except (KeyError, ValueError, TypeError):
             # A malformed entry would block the stream forever; it is dropped and logged by id only.
             log.error("dropping malformed event", extra={"stream": kind.stream, "entry_id": entry_id.decode()})
