@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from adserver import embedded_redis, geo
-from adserver.api import register_blueprints
+from adserver import embedded_redis, geo, security_headers
+from adserver.api import limits, register_blueprints
 from adserver.api.cors import init_cors
 from adserver.cli import register_commands
 from adserver.errors import register_error_handlers
@@ -32,7 +33,6 @@ def _flask_config(settings: Settings) -> dict[str, object]:
         "DELIVERY_URL_ALLOWLIST": settings.delivery_url_allowlist,
         "DELIVERY_RETRY_BASE_S": settings.delivery_retry_base_s,
         "MIGRATIONS_DIR": ROOT / "migrations",
-        "MAX_CONTENT_LENGTH": 1024 * 1024,
         "JSON_SORT_KEYS": False,
         "SETTINGS": settings,
     }
@@ -60,11 +60,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = _NoSessions()
 
+    if settings.trusted_proxies:
+        # The client IP (rate limits, consent records) from X-Forwarded-For, as many hops back as are trusted.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+
     init_db(app)
     redis_client.init_app(app)
     celery_init_app(app)
     init_request_ids(app)
     init_cors(app)
+    limits.init_app(app, settings.rate_limits)
+    security_headers.init_app(app)
     register_error_handlers(app)
     campaign_index.init_app(app)
     intake.init_app(app)
