@@ -14,6 +14,7 @@ from adserver.models.catalog import (
 )
 from adserver.models.events import Click, Impression
 from adserver.models.leads import DeliveryAttempt, Lead
+from adserver.models.privacy import OptOut, OptOutNotice, OptOutNoticeAttempt, PrivacyRequest
 
 __all__ = [
     "Ad",
@@ -26,6 +27,10 @@ __all__ = [
     "IdempotencyRecord",
     "Impression",
     "Lead",
+    "OptOut",
+    "OptOutNotice",
+    "OptOutNoticeAttempt",
+    "PrivacyRequest",
     "Program",
     "Publisher",
     "School",
