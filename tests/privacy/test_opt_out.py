@@ -203,3 +203,22 @@ def test_only_admins_may_opt_people_out(client, make_world):
     for headers in (world.school_headers, world.publisher_headers):
         assert client.post(OPT_OUT, json={"email": "a@example.com"}, headers=headers).status_code == 403
     assert client.post(OPT_OUT, json={"email": "a@example.com"}, headers=bearer("sk_unknown")).status_code == 401
+
+
+def test_the_privacy_endpoints_are_in_the_openapi_document_with_their_schemas(client):
+    document = client.get("/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+
+    def schema(reference: dict) -> dict:
+        return schemas[reference["$ref"].rsplit("/", 1)[1]]
+
+    for path in ("/v1/privacy/opt-out", "/v1/privacy/erase"):
+        operation = document["paths"][path]["post"]
+        assert set(schema(operation["requestBody"]["content"]["application/json"]["schema"])["properties"]) == {
+            "email", "phone"}  # fmt: skip
+        answer = schema(operation["responses"]["200"]["content"]["application/json"]["schema"])
+        assert set(answer["properties"]) == {"leads_affected"} and operation["x-roles"] == ["admin"]
+    listing = document["paths"]["/v1/opt-outs"]["get"]
+    assert {"since", "cursor", "limit"} <= {parameter["name"] for parameter in listing["parameters"]}
+    lead = schemas["LeadDetailOut"]["properties"]
+    assert "erased" in lead and "suppressed" in lead["status"]["enum"]
