@@ -25,7 +25,9 @@ class PersonIn(In):
 
 
 class PrivacyRequestOut(Out):
-    leads_affected: int = Field(description="How many of the person's leads the request found.")
+    leads_affected: int = Field(
+        description="How many of the person's leads the request found: for an erase, the leads it erased."
+    )
 
 
 class OptOutNoticeOut(Out):

@@ -2,9 +2,9 @@
 
 ``submit_lead`` is the "request info" use case: verify the ad's lead token,
 check the profile against the campaign, then, in one database transaction
-serialised per school, refuse opted-out people, duplicates and anything over a cap or budget and
-write the lead with its consent record and delivery job (the outbox) in one row. Only
-after the commit is the lead counted and its job announced in Redis (by a
+serialised per school, refuse opted-out people, duplicates and anything over a cap
+or budget and write the lead with its consent record and delivery job (the outbox)
+in one row. Only after the commit is the lead counted and its job announced in Redis (by a
 background batcher, with the other leads accepted meanwhile), where a relay in
 each Celery worker turns it into a delivery task; if the announcement is lost,
 the sweeper finds the job in the database.
@@ -137,7 +137,8 @@ def _usage_query(day_count: bool, day_spend: bool, month_count: bool, total_spen
         earlier(c.email_hash == bindparam("email_hash")).scalar_subquery(),
         earlier(c.phone_hash == bindparam("phone_hash")).scalar_subquery(),
     )
-    # Both hashes in one lookup of the opt-out list's primary key (their keys differ: see personal_data).
+    # Both hashes in one lookup of the opt-out list's primary key (one column holds both: an email's
+    # hash and a phone's are keyed with their kind, see personal_data).
     opted_out = select(OptOut.hash).where(OptOut.hash.in_([bindparam("email_hash"), bindparam("phone_hash")])).limit(1)
     return Prepared(
         select(
