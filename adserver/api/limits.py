@@ -103,7 +103,7 @@ class _Counter:
     def _recovered(self) -> None:
         with self._lock:
             self._down_until = None
-        log.warning("rate limits enforced again: their Redis answers")
+        log.info("rate limits enforced again: their Redis answers")
 
 
 def init_app(app: Flask, rates: RateLimits) -> None:

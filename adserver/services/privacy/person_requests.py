@@ -68,7 +68,7 @@ def erase(person: Person, requested_by: str) -> int:
 
 def _handle(kind: str, person: Person, requested_by: str) -> int:
     delivery_methods = _lock_intake()
-    now = clock.now()  # after the locks, as intake takes its time
+    now = clock.now()  # taken after the locks, as intake takes its own
     _add_to_opt_out_list(person, now)
     leads = _lock_leads_of(person, list(delivery_methods))
     notices = _opt_out_leads(leads, delivery_methods, now)
