@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from adserver import embedded_redis, geo
-from adserver.api import register_blueprints
+from adserver import embedded_redis, geo, security_headers
+from adserver.api import limits
+from adserver.api.blueprints import register_blueprints
 from adserver.api.cors import init_cors
 from adserver.cli import register_commands
 from adserver.dashboard import init_dashboard
@@ -33,7 +35,6 @@ def _flask_config(settings: Settings) -> dict[str, object]:
         "EVENT_RETENTION_DAYS": settings.event_retention_days,
         "EVENT_RECLAIM_IDLE_S": settings.event_reclaim_idle_s,
         "MIGRATIONS_DIR": ROOT / "migrations",
-        "MAX_CONTENT_LENGTH": 1024 * 1024,
         "JSON_SORT_KEYS": False,
         "SETTINGS": settings,
     }
@@ -50,11 +51,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.from_mapping(_flask_config(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    if settings.trusted_proxies:
+        # The client IP (rate limits, consent records) from X-Forwarded-For, as many hops back as are trusted.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+
     init_db(app)
     redis_client.init_app(app)
     celery_init_app(app)
     init_request_ids(app)
     init_cors(app)
+    limits.init_app(app, settings.rate_limits)
+    security_headers.init_app(app)
     register_error_handlers(app)
     campaign_index.init_app(app)
     history.init_app(app)

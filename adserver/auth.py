@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from flask import current_app, request
 from sqlalchemy import select
 
+from adserver.api.limits import check_failed_authentication
 from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import ApiKey, Publisher
@@ -126,12 +127,14 @@ def _presented_key() -> str | None:
 
 
 def authenticate(roles: tuple[str, ...], *, allow_publishable: bool = False) -> Principal:
-    """Resolve the request's key; 401 when missing or unknown, 403 when its role may not call this."""
+    """Resolve the request's key; 401 when missing or unknown (429 when its address has sent too many
+    unknown keys), 403 when its role may not call this."""
     secret = _presented_key()
     if not secret:
         raise ApiError(401, "unauthorized", "An API key is required.")
     principal = _lookup(secret)
     if principal is None:
+        check_failed_authentication()  # 429 once this address has sent too many unknown keys
         raise ApiError(401, "unauthorized", "Unknown or revoked API key.")
     if principal.kind == "publishable":
         if not allow_publishable:

@@ -65,6 +65,7 @@ def decrypt(token: str) -> str:
     return _aead(_key()).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], None).decode()
 
 
-def keyed_hash(value: str) -> str:
+def keyed_hash(value: str | bytes) -> str:
     """HMAC-SHA256 of an already-normalised value, keyed from ENCRYPTION_KEY (never a bare hash of PII)."""
-    return hmac.new(_hash_key(_key()), value.encode(), hashlib.sha256).hexdigest()
+    data = value.encode() if isinstance(value, str) else value
+    return hmac.new(_hash_key(_key()), data, hashlib.sha256).hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select
@@ -28,6 +29,24 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     if not isinstance(position, dict):
         raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.")
     return position
+
+
+def encode_time_cursor(moment: datetime, row_id: str) -> str:
+    """The cursor after a row of a list ordered by (time, id)."""
+    return encode_cursor({"t": moment.isoformat(), "id": row_id})
+
+
+def decode_time_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (time, id) a cursor from ``encode_time_cursor`` points after."""
+    position = decode_cursor(cursor)
+    try:
+        moment = datetime.fromisoformat(str(position["t"]))
+        row_id = str(position["id"])
+    except (KeyError, ValueError):
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.") from None
+    if moment.tzinfo is None:
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.")
+    return moment, row_id
 
 
 def paginate(

@@ -35,6 +35,7 @@ def celery_config(redis_url: str) -> dict[str, Any]:
         "task_routes": {
             "adserver.events.*": {"queue": "events"},
             "adserver.leads.*": {"queue": "leads"},
+            "adserver.privacy.*": {"queue": "leads"},  # opt-out notices go out the way leads do
             "adserver.reports.*": {"queue": "reports"},
         },
         "beat_schedule": BEAT_SCHEDULE,
@@ -47,6 +48,8 @@ def celery_config(redis_url: str) -> dict[str, Any]:
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Re-sends delivery jobs whose message was lost or whose worker died (the outbox sweeper).
     "sweep-lead-deliveries": {"task": "adserver.leads.sweep", "schedule": 10.0},
+    # The same for opt-out notices to schools.
+    "sweep-opt-out-notices": {"task": "adserver.privacy.sweep_notices", "schedule": 30.0},
     # Impressions and clicks reach the database within seconds of being served (reports need them within 60).
     "persist-impressions": {"task": "adserver.events.persist_impressions", "schedule": 5.0},
     "persist-clicks": {"task": "adserver.events.persist_clicks", "schedule": 5.0},

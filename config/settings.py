@@ -23,12 +23,37 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from cryptography.fernet import Fernet
+from limits import RateLimitItem, parse_many
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The abuse limits (``None``: no limit). Browser traffic (a publishable key, or a click) counts per
+    client IP; secret keys count per key; failed authentications count per client IP."""
+
+    ads_per_ip: RateLimitItem | None
+    clicks_per_ip: RateLimitItem | None
+    leads_per_ip: RateLimitItem | None
+    ads_per_key: RateLimitItem | None
+    leads_per_key: RateLimitItem | None
+    failed_auth_per_ip: RateLimitItem | None
+
+
+# Each limit's environment variable and default (the contract's Limits section).
+RATE_LIMIT_DEFAULTS = {
+    "ads_per_ip": ("RATE_LIMIT_ADS_PER_IP", "300/minute"),
+    "clicks_per_ip": ("RATE_LIMIT_CLICKS_PER_IP", "60/minute"),
+    "leads_per_ip": ("RATE_LIMIT_LEADS_PER_IP", "20/minute"),
+    "ads_per_key": ("RATE_LIMIT_ADS_PER_KEY", "none"),
+    "leads_per_key": ("RATE_LIMIT_LEADS_PER_KEY", "300/minute"),
+    "failed_auth_per_ip": ("RATE_LIMIT_FAILED_AUTH_PER_IP", "20/minute"),
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +72,9 @@ class Settings:
     embedded_redis: bool
     embedded: bool
     log_level: str
+    rate_limits: RateLimits
+    # Proxies in front of the app whose X-Forwarded-For is trusted for the client IP (0: none).
+    trusted_proxies: int
 
     @property
     def embedded_redis_socket(self) -> Path:
@@ -90,6 +118,33 @@ def _check_fernet_key(value: str) -> str:
     if len(raw) != 32:
         raise ConfigError("ENCRYPTION_KEY must be 32 bytes in URL-safe base64 (Fernet.generate_key())")
     return value
+
+
+def _rate_limit(name: str, value: str) -> RateLimitItem | None:
+    if value.lower() == "none":
+        return None
+    try:
+        (rate,) = parse_many(value)
+    except ValueError:  # not a rate, or several
+        raise ConfigError(
+            f"{name} must be one rate such as 300/minute or 5 per 10 seconds, or none; got {value!r}"
+        ) from None
+    return rate
+
+
+def _rate_limits(env: Mapping[str, str]) -> RateLimits:
+    return RateLimits(
+        **{
+            field: _rate_limit(name, env.get(name, "").strip() or default)
+            for field, (name, default) in RATE_LIMIT_DEFAULTS.items()
+        }
+    )
+
+
+def _trusted_proxies(value: str) -> int:
+    if not value.isdigit():
+        raise ConfigError(f"TRUSTED_PROXIES must be a number of proxy hops (0 for none), got {value!r}")
+    return int(value)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -176,4 +231,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedded_redis=embedded_redis,
         embedded=embedded,
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        rate_limits=_rate_limits(env),
+        trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "").strip() or "0"),
     )

@@ -159,6 +159,63 @@ def test_migration_0004_rolls_up_what_was_recorded_before_it(app, tmp_path):
     assert "rollup_daily" not in tables and "ix_impressions_campaign_id" in tables
 
 
+@pytest.fixture
+def spare_database(tmp_path):
+    """An empty database of the session's kind: a SQLite file, or a PostgreSQL database dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import _DATABASE_URL, _DROP_WITH
+
+    if _DROP_WITH is None:
+        yield f"sqlite:///{tmp_path / 'spare.db'}"
+        return
+    name = f"{make_url(_DATABASE_URL).database}_spare"
+    engine = create_engine(_DROP_WITH, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def test_migration_0005_adds_the_privacy_tables_and_lead_columns_and_takes_them_away(app, spare_database):
+    """On the session's kind of database (SQLite, or PostgreSQL in CI). ``app`` is the session's, whose
+    embedded Redis the app made here shares."""
+    from dataclasses import replace
+
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect
+
+    from adserver import create_app
+    from adserver.extensions import db
+
+    privacy_tables = {"opt_outs", "privacy_requests", "opt_out_notices", "opt_out_notice_attempts"}
+    other = create_app(replace(load_settings(), database_url=spare_database))
+
+    def schema() -> tuple[set[str], set[str]]:
+        db.engine.dispose()
+        inspector = inspect(db.engine)
+        return set(inspector.get_table_names()), {column["name"] for column in inspector.get_columns("leads")}
+
+    try:
+        with other.app_context():
+            upgrade(revision="0004")
+            upgrade()
+            tables, lead_columns = schema()
+            assert privacy_tables <= tables and {"opted_out_at", "erased_at"} <= lead_columns
+            downgrade(revision="0004")
+            tables, lead_columns = schema()
+            assert not privacy_tables & tables and not {"opted_out_at", "erased_at"} & lead_columns
+            upgrade()
+            assert privacy_tables <= schema()[0]
+            db.engine.dispose()
+    finally:
+        other.extensions["campaign_index"].stop()
+        app.extensions["celery"].set_default()
+
+
 def test_openapi_describes_every_route_with_its_schemas(app, client):
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.")
@@ -249,11 +306,30 @@ class TestSettings:
             ("SECRET_KEY", "short"),
             ("PUBLIC_BASE_URL", "ftp://ads.example"),
             ("DELIVERY_RETRY_BASE_S", "soon"),
+            ("RATE_LIMIT_ADS_PER_IP", "lots"),
+            ("RATE_LIMIT_LEADS_PER_KEY", "300/minute;10/second"),
+            ("TRUSTED_PROXIES", "two"),
         ],
     )
     def test_a_malformed_setting_is_named(self, tmp_path, name, value):
         with pytest.raises(ConfigError, match=name):
             load_settings({**self.PRODUCTION, name: value, "INSTANCE_DIR": str(tmp_path)})
+
+    def test_rate_limits_default_to_the_contract_and_each_is_a_setting(self, tmp_path):
+        defaults = load_settings({**self.PRODUCTION, "INSTANCE_DIR": str(tmp_path)})
+        assert {name: str(rate) if rate else None for name, rate in vars(defaults.rate_limits).items()} == {
+            "ads_per_ip": "300 per 1 minute", "clicks_per_ip": "60 per 1 minute", "leads_per_ip": "20 per 1 minute",
+            "ads_per_key": None, "leads_per_key": "300 per 1 minute", "failed_auth_per_ip": "20 per 1 minute",
+        }  # fmt: skip
+        assert defaults.trusted_proxies == 0
+        overrides = {
+            "RATE_LIMIT_ADS_PER_KEY": "5000/minute",
+            "RATE_LIMIT_CLICKS_PER_IP": "none",
+            "TRUSTED_PROXIES": "2",
+        }
+        changed = load_settings({**self.PRODUCTION, "INSTANCE_DIR": str(tmp_path), **overrides})
+        assert str(changed.rate_limits.ads_per_key) == "5000 per 1 minute" and changed.rate_limits.clicks_per_ip is None
+        assert changed.trusted_proxies == 2
 
     def test_embedded_defaults_generate_and_keep_development_secrets(self, tmp_path):
         first = load_settings({"INSTANCE_DIR": str(tmp_path)})

@@ -1,13 +1,1 @@
-"""Blueprints, registered in one place."""
-
-from __future__ import annotations
-
-from flask import Flask
-
-from adserver import pages, widget
-from adserver.api import catalog, health, leads, openapi, reports, serving
-
-
-def register_blueprints(app: Flask) -> None:
-    for blueprint in (health.bp, catalog.bp, serving.bp, leads.bp, reports.bp, openapi.bp, widget.bp, pages.bp):
-        app.register_blueprint(blueprint)
+"""The HTTP API: one blueprint per area, registered by ``blueprints.register_blueprints``."""

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel
 
 from adserver.api import idempotency
+from adserver.api.limits import RouteLimits, check_route
 from adserver.auth import Principal, authenticate
 from adserver.errors import ApiError
 from adserver.validation import parse_model
@@ -97,17 +98,22 @@ def endpoint(
     errors: tuple[int, ...] = (),
     description: str = "",
     extra_responses: dict[str, Any] | None = None,
+    limits: RouteLimits | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
     """Register a route and its OpenAPI operation.
 
     The handler is called with ``principal`` (on routes that need a key), ``body``
     and ``query`` (parsed models, when declared; a raw dict for a partial body)
     and the URL parameters.
+    A request is counted against ``limits`` once its key is known (see ``api.limits``).
     Mutating POSTs honour ``Idempotency-Key``.
     """
     path = rule.replace("<", "{").replace(">", "}")
     for converter in ("string:", "path:"):
         path = path.replace("{" + converter, "{")
+
+    # Any key may be refused for its address's failed authentications, and any body for its size.
+    errors = tuple(sorted({*errors, *((429,) if roles or limits else ()), *((413,) if body else ())}))
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Response]:
         OPERATIONS.append(
@@ -135,6 +141,9 @@ def endpoint(
             if roles:
                 principal = authenticate(roles, allow_publishable=allow_publishable)
                 g.principal = principal
+            if limits is not None:
+                # A secret key counts per key; browser traffic (a publishable key, or none) per client IP.
+                check_route(limits, principal.key_id if principal is not None and principal.kind == "secret" else None)
             kwargs: dict[str, Any] = dict(url_params)
             if roles:
                 kwargs["principal"] = principal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 from flask import Response, request
@@ -10,17 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from adserver.auth import Principal
+from adserver.crypto import keyed_hash
 from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import IdempotencyRecord
 
 
 def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    digest.update(request.method.encode())
-    digest.update(b"\0" + request.full_path.encode() + b"\0")
-    digest.update(request.get_data(cache=True))
-    return digest.hexdigest()
+    # Keyed: a bare hash of a small body (a privacy request's email) could be reversed by guessing.
+    return keyed_hash(b"\0".join((request.method.encode(), request.full_path.encode(), request.get_data(cache=True))))
 
 
 def replay_or_run(principal: Principal | None, run: Callable[[], Response]) -> Response:

@@ -4,36 +4,25 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from adserver.api import limits
 from adserver.api.endpoint import endpoint
 from adserver.auth import Principal
-from adserver.errors import ApiError
 from adserver.schemas.common import Page
 from adserver.schemas.leads import LeadCreatedOut, LeadDetailOut, LeadFeedQuery, LeadIn, LeadOut, ReturnIn
 from adserver.services.leads import feed, intake, returns
 
 bp = Blueprint("leads", __name__)
 
-MAX_LEAD_BODY_BYTES = 64 * 1024
-
-
-@bp.before_request
-def limit_lead_body() -> None:
-    """A lead form is a few hundred bytes; refuse anything over 64 KB before reading it."""
-    if request.endpoint != "leads.submit_lead":
-        return
-    if request.content_length is not None and request.content_length > MAX_LEAD_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", "A lead body must not exceed 64 KB.")
-    # Also bounds a body sent without Content-Length (chunked).
-    request.max_content_length = MAX_LEAD_BODY_BYTES
-
 
 @endpoint(bp, "POST", "/v1/leads", summary="Submit a lead", roles=("publisher",), allow_publishable=True,
-          body=LeadIn, response=LeadCreatedOut, status=201,
-          errors=(400, 401, 403, 409, 410, 413, 415, 422, 503))  # fmt: skip
+          body=LeadIn, response=LeadCreatedOut, status=201, limits=limits.LEADS,
+          errors=(400, 401, 403, 409, 410, 415, 422, 503))  # fmt: skip
 def submit_lead(principal: Principal, body: LeadIn) -> LeadCreatedOut:
     """Stores the lead, its consent record and its delivery job before answering. Failures:
     422 `validation_error` (with `fields`), 422 `not_eligible` (the failed rule in `fields`),
-    409 `duplicate_lead`, 409 `cap_reached` (a lead cap or a CPL budget), 410 `token_expired`."""
+    422 `opted_out` (the person asked not to be contacted), 409 `duplicate_lead`, 409 `cap_reached`
+    (a lead cap or a CPL budget), 410 `token_expired`, 429 `rate_limited` (a browser's address or a
+    secret key over its rate)."""
     submitter = intake.Submitter(
         publisher_id=principal.publisher_id,
         ip=request.remote_addr or "",

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, g, request
 
+from adserver.api import limits
 from adserver.api.endpoint import endpoint
 from adserver.auth import Principal
 from adserver.errors import ApiError
@@ -120,7 +121,8 @@ def _ad_out(served: ServedAd, memo: dict[str, Any]) -> dict[str, Any]:
 
 
 @endpoint(bp, "GET", "/v1/ads", summary="Ads matched to a visitor", roles=("admin", "publisher"),
-          allow_publishable=True, query=AdsQuery, response=AdsResponse, errors=(401, 403, 422))  # fmt: skip
+          allow_publishable=True, query=AdsQuery, response=AdsResponse, limits=limits.ADS,
+          errors=(401, 403, 422))  # fmt: skip
 def get_ads(principal: Principal, query: AdsQuery) -> Response:
     """At most one ad per school, ranked by expected value per impression. Each returned ad is one
     impression. Browsers send the publishable key (`key` or `X-Publisher-Key`) from the publisher's
@@ -163,7 +165,7 @@ def explain_ads(principal: Principal, query: ExplainQuery) -> ExplainResponse:
     )
 
 
-@endpoint(bp, "GET", "/v1/click/<token>", summary="Follow an ad's link", roles=(), status=302,
+@endpoint(bp, "GET", "/v1/click/<token>", summary="Follow an ad's link", roles=(), status=302, limits=limits.CLICKS,
           errors=(404,), extra_responses={"302": {"description": "Redirect to the ad's landing page"}})  # fmt: skip
 def click(token: str) -> Response:
     """Redirects to the landing page with `utm_source` (the publisher) and `utm_medium=referral`.

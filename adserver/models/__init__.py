@@ -14,6 +14,7 @@ from adserver.models.catalog import (
 )
 from adserver.models.events import Click, Impression
 from adserver.models.leads import DeliveryAttempt, Lead
+from adserver.models.privacy import OptOut, OptOutNotice, OptOutNoticeAttempt, PrivacyRequest
 from adserver.models.rollups import DailyRollup, HourlyRollup
 
 __all__ = [
@@ -29,6 +30,10 @@ __all__ = [
     "IdempotencyRecord",
     "Impression",
     "Lead",
+    "OptOut",
+    "OptOutNotice",
+    "OptOutNoticeAttempt",
+    "PrivacyRequest",
     "Program",
     "Publisher",
     "School",

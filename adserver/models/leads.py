@@ -69,9 +69,13 @@ class Lead(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set when the person asked to be opted out (the schools that may have the lead are told once) and
+    # when the lead's personal data was erased (its personal columns are then empty).
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The delivery job, written with the lead (None for a pull school, whose leads wait in its feed);
-    # a worker claims it before sending. pending -> (claimed) -> done | given_up
+    # a worker claims it before sending. pending -> (claimed) -> done | given_up, or cancelled (an opt-out)
     delivery_state: Mapped[str | None] = mapped_column(String(12))
     attempt_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

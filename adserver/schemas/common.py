@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 from urllib.parse import urlparse
 
@@ -48,6 +49,14 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _with_offset(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a UTC offset, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
+# A moment a client names (``since=``): without an offset it would mean no one moment.
+AwareTime = Annotated[datetime, AfterValidator(_with_offset)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200), SINGLE_LINE]
 HttpUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]

@@ -7,10 +7,18 @@ from typing import Annotated, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, Field, StrictBool, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+)
 
 from adserver.schemas.catalog import ConsentText, EducationLevel
-from adserver.schemas.common import SINGLE_LINE, HttpUrl, Id, In, Out
+from adserver.schemas.common import SINGLE_LINE, AwareTime, HttpUrl, Id, In, Out
 
 NANP_COUNTRY_CODE = 1
 
@@ -96,11 +104,22 @@ class ConsentOut(Out):
     page_url: str | None
 
 
+# What an erased lead no longer has: the person's profile, and the consent's IP, user agent and page.
+PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "postal_code", "country", "region",
+                   "education_level", "graduation_year", "birth_year", "military", "rn_license")  # fmt: skip
+PERSONAL_CONSENT_FIELDS = ("ip", "user_agent", "page_url")
+_ERASED = "Absent once the lead is erased."
+
+
 class LeadOut(Out):
-    """A lead with every submitted field and its consent record (decrypted for its reader)."""
+    """A lead with every submitted field and its consent record (decrypted for its reader). An erased
+    lead (`erased: true`) keeps its ids, status, times and consent text and time, and nothing personal."""
 
     id: str
-    status: Literal["accepted", "delivered", "rejected", "failed", "returned"]
+    status: Literal["accepted", "delivered", "rejected", "failed", "returned", "suppressed"] = Field(
+        description="`suppressed`: its person opted out before it was delivered, so it never will be."
+    )
+    erased: bool = Field(False, description="The person's data was erased: every personal field is absent.")
     campaign_id: str
     school_id: str
     publisher_id: str | None
@@ -108,24 +127,35 @@ class LeadOut(Out):
     impression_id: str | None
     program_id: str | None
     program_name: str | None
-    first_name: str
-    last_name: str
-    email: str
-    phone: str
-    postal_code: str
-    country: str
-    region: str
-    education_level: str
-    graduation_year: int | None
-    birth_year: int | None
-    military: bool
-    rn_license: bool
-    consent: ConsentOut
+    first_name: str | None = Field(None, description=_ERASED)
+    last_name: str | None = Field(None, description=_ERASED)
+    email: str | None = Field(None, description=_ERASED)
+    phone: str | None = Field(None, description=_ERASED)
+    postal_code: str | None = Field(None, description=_ERASED)
+    country: str | None = Field(None, description=_ERASED)
+    region: str | None = Field(None, description=_ERASED)
+    education_level: str | None = Field(None, description=_ERASED)
+    graduation_year: int | None = Field(None, description=_ERASED)
+    birth_year: int | None = Field(None, description=_ERASED)
+    military: bool | None = Field(None, description=_ERASED)
+    rn_license: bool | None = Field(None, description=_ERASED)
+    consent: ConsentOut = Field(description="An erased lead's consent keeps `granted`, `text` and `at`.")
     created_at: datetime
     delivered_at: datetime | None
     rejection_reason: str | None
     returned_at: datetime | None
     return_reason: str | None
+
+    # No return annotation: pydantic would describe the answer by it (a bare object) instead of the fields.
+    @model_serializer(mode="wrap")
+    def _nothing_personal_once_erased(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        data = handler(self)
+        if self.erased:
+            for name in PERSONAL_FIELDS:
+                data.pop(name, None)
+            for name in PERSONAL_CONSENT_FIELDS:
+                data["consent"].pop(name, None)
+        return data
 
 
 class LeadDetailOut(LeadOut):
@@ -137,15 +167,8 @@ class ReturnIn(In):
 
 
 class LeadFeedQuery(In):
-    since: datetime | None = Field(None, description="Only leads created at or after this time (ISO-8601).")
+    since: AwareTime | None = Field(None, description="Only leads created at or after this time (ISO-8601).")
     school_id: Id | None = Field(None, description="Admin only: one school's leads.")
     format: Literal["json", "csv"] | None = Field(None, description="`csv` (or `Accept: text/csv`) for CSV.")
     limit: int = Field(50, ge=1, le=500)
     cursor: Annotated[str, StringConstraints(max_length=300)] | None = None
-
-    @field_validator("since")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a UTC offset, e.g. 2026-11-01T00:00:00Z")
-        return value

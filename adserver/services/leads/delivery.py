@@ -22,18 +22,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 
 from adserver import clock
 from adserver.crypto import decrypt
 from adserver.extensions import db, redis_client
 from adserver.models import DeliveryAttempt, Lead, Program, School
 from adserver.models.leads import PENDING_DELIVERY
-from adserver.services.leads.personal_data import profile_fields
+from adserver.services.leads import statuses
+from adserver.services.leads.personal_data import consent_ip, profile_fields
 from adserver.services.leads.returns import lead_not_kept
-from adserver.services.leads.school_endpoint import Answer, RefusedUrl, check_delivery_url, post_to_school
+from adserver.services.leads.school_endpoint import Answer, send_to_school
 from adserver.services.leads.webhooks import encode_body, map_fields, sign
-from adserver.services.reporting.rollups import RollupKey, Tally, add_to_rollups, lead_outcome_figures, rollup_key
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def lead_fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
         "created_at": lead.created_at.isoformat(),
         "consent_text": lead.consent_text,
         "consent_at": lead.consent_at.isoformat(),
-        "consent_ip": decrypt(lead.consent_ip_enc),
+        "consent_ip": consent_ip(lead),
         "consent_user_agent": lead.consent_user_agent,
         "consent_page_url": lead.consent_page_url,
     }
@@ -111,8 +111,6 @@ def retry_delay_s(attempt: int, base_s: float, retry_after_s: float | None) -> f
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     lead_id: str
-    rollup: RollupKey  # the row of the hour the lead was accepted
-    price_cents: int
     campaign_id: str
     attempt: int
     max_attempts: int
@@ -122,7 +120,8 @@ class _Prepared:
     headers: dict[str, str]
 
 
-def _claimant() -> str:
+def new_claimant() -> str:
+    """A claim's owner: this host and process, and one attempt."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
@@ -159,8 +158,6 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
     secret = decrypt(school.delivery_secret_encrypted)
     prepared = _Prepared(
         lead_id=lead.id,
-        rollup=rollup_key(lead.created_at, lead.campaign_id, lead.ad_id, lead.publisher_id, lead.school_id),
-        price_cents=lead.price_cents,
         campaign_id=lead.campaign_id,
         attempt=lead.attempt_count + 1,
         max_attempts=school.delivery_max_attempts,
@@ -184,15 +181,17 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
     now = clock.now()
     delay: float | None = None
     outcome = answer.outcome
-    values: dict[str, Any] = {"attempt_count": prepared.attempt, "claimed_by": None, "claimed_until": None,
-                              "updated_at": now}  # fmt: skip
+    status: str | None = None  # a retry leaves the lead accepted
+    values: dict[str, Any] = {"attempt_count": prepared.attempt, "claimed_by": None, "claimed_until": None}
     if outcome == "delivered":
-        values.update(delivery_state="done", status="delivered", delivered_at=now)
+        status = statuses.DELIVERED
+        values.update(delivery_state="done", delivered_at=now)
     elif outcome == "rejected":
-        values.update(delivery_state="done", status="rejected", rejection_reason=answer.error)
+        status = statuses.REJECTED
+        values.update(delivery_state="done", rejection_reason=answer.error)
     elif prepared.attempt >= prepared.max_attempts:
-        outcome = "failed"
-        values.update(delivery_state="given_up", status="failed", rejection_reason=answer.error)
+        outcome, status = "failed", statuses.FAILED
+        values.update(delivery_state="given_up", rejection_reason=answer.error)
     else:
         base = float(current_app.config["DELIVERY_RETRY_BASE_S"])
         delay = retry_delay_s(prepared.attempt, base, answer.retry_after_s)
@@ -209,23 +208,21 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
             error=answer.error,
         )
     )
-    still_ours = db.session.execute(
-        update(Lead)
-        .where(Lead.id == prepared.lead_id, Lead.claimed_by == claimant)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    ours = still_ours.rowcount == 1  # type: ignore[attr-defined]
-    if not ours:
-        # The lease ran out and another worker holds the job now; it decides the lead's state.
+    ours = and_(Lead.id == prepared.lead_id, Lead.claimed_by == claimant)
+    if status is not None:
+        still_ours = bool(statuses.change_status(ours, status, now, **values))
+    else:
+        moved = db.session.execute(
+            update(Lead).where(ours).values(updated_at=now, **values).execution_options(synchronize_session=False)
+        )
+        still_ours = moved.rowcount == 1  # type: ignore[attr-defined]
+    if not still_ours:
+        # The lease ran out and another worker holds the job now (it decides the lead's state), or the
+        # person opted out during the send and the job was cancelled.
         delay = None
         log.warning("delivery claim lapsed during the send", extra={"lead_id": prepared.lead_id})
-    elif outcome != "retry":
-        tally = Tally()
-        tally.add(prepared.rollup, **lead_outcome_figures(outcome, prepared.price_cents))
-        add_to_rollups(tally)
     db.session.commit()
-    if ours and outcome == "rejected":
+    if still_ours and outcome == "rejected":
         lead_not_kept(prepared.lead_id, prepared.campaign_id)
     return delay
 
@@ -233,20 +230,13 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
 def deliver_job(lead_id: str) -> str | None:
     """One delivery attempt for the lead's job, if it is due and unclaimed. Returns the attempt's
     outcome, or None when there was nothing to do (already done, not due, or another worker has it)."""
-    claimant = _claimant()
+    claimant = new_claimant()
     prepared = _claim_and_prepare(lead_id, claimant)
     if prepared is None:
         return None
     started = clock.now()
-    tick = time.perf_counter()
-    try:
-        addresses = check_delivery_url(prepared.url, current_app.config["DELIVERY_URL_ALLOWLIST"])
-    except RefusedUrl as exc:
-        # Final: retrying cannot make a private address public; the operator must change the URL.
-        answer = Answer("rejected", None, f"delivery URL refused: {exc}")
-    else:
-        answer = post_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s, addresses)
-    latency_ms = int((time.perf_counter() - tick) * 1000)
+    answer, latency_ms = send_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s,
+                                        current_app.config["DELIVERY_URL_ALLOWLIST"])  # fmt: skip
     delay = _record(claimant, prepared, answer, started, latency_ms)
     log.info(
         "lead delivery attempt",

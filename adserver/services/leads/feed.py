@@ -12,20 +12,20 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 
 from adserver import clock
 from adserver.auth import Principal
-from adserver.crypto import decrypt
-from adserver.errors import ApiError, not_found
+from adserver.errors import not_found
 from adserver.extensions import db
 from adserver.models import DeliveryAttempt, Lead, Program
-from adserver.pagination import decode_cursor, encode_cursor
+from adserver.pagination import decode_time_cursor, encode_time_cursor
 from adserver.schemas.leads import AttemptOut, LeadDetailOut, LeadFeedQuery, LeadOut
-from adserver.services.leads.personal_data import profile_fields
+from adserver.services.leads.personal_data import consent_ip, profile_fields
+from adserver.services.leads.statuses import SUPPRESSED
 from adserver.spreadsheet import spreadsheet_cell
 
 FEED_SETTLE_S = 2.0
@@ -35,17 +35,18 @@ CSV_COLUMNS = (
     "first_name", "last_name", "email", "phone", "postal_code", "country", "region", "education_level",
     "graduation_year", "birth_year", "military", "rn_license", "consent_granted", "consent_text", "consent_at",
     "consent_ip", "consent_user_agent", "consent_page_url", "delivered_at", "rejection_reason", "returned_at",
-    "return_reason",
+    "return_reason", "erased",
 )  # fmt: skip
 
 
 def visible_lead(principal: Principal, lead_id: str) -> Lead:
-    """The lead, if this key may read it: admin, the owning school, the submitting publisher.
-    Anyone else gets the same 404 as for a lead that does not exist."""
+    """The lead, if this key may read it: admin, the owning school (unless the lead was suppressed: the
+    school never received it), the submitting publisher. Anyone else gets the same 404 as for a lead
+    that does not exist."""
     lead = db.session.get(Lead, lead_id) if len(lead_id) <= 40 else None
     if lead is None:
         raise not_found("lead")
-    if principal.role == "school" and lead.school_id != principal.school_id:
+    if principal.role == "school" and (lead.school_id != principal.school_id or lead.status == SUPPRESSED):
         raise not_found("lead")
     if principal.role == "publisher" and lead.publisher_id != principal.publisher_id:
         raise not_found("lead")
@@ -63,6 +64,7 @@ def _fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
     return {
         "id": lead.id,
         "status": lead.status,
+        "erased": lead.erased_at is not None,
         "campaign_id": lead.campaign_id,
         "school_id": lead.school_id,
         "publisher_id": lead.publisher_id,
@@ -75,7 +77,7 @@ def _fields(lead: Lead, program_name: str | None) -> dict[str, Any]:
             "granted": True,
             "text": lead.consent_text,
             "at": lead.consent_at,
-            "ip": decrypt(lead.consent_ip_enc),
+            "ip": consent_ip(lead),
             "user_agent": lead.consent_user_agent,
             "page_url": lead.consent_page_url,
         },
@@ -99,38 +101,27 @@ def lead_detail(lead: Lead) -> LeadDetailOut:
     )  # fmt: skip
 
 
-def _after_cursor(cursor: str) -> tuple[datetime, str]:
-    position = decode_cursor(cursor)
-    try:
-        moment = datetime.fromisoformat(str(position["t"]))
-        lead_id = str(position["id"])
-    except (KeyError, ValueError):
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.") from None
-    if moment.tzinfo is None:
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.")
-    return moment, lead_id
-
-
 def feed_page(principal: Principal, query: LeadFeedQuery) -> tuple[list[LeadOut], str | None]:
-    """One page of the caller's leads, oldest first. A school key sees only its own leads.
+    """One page of the caller's leads, oldest first. A school key sees only its own leads, and not
+    those suppressed before delivery.
 
     ``next_cursor`` follows the last lead of any non-empty page, so a school that keeps its last
     cursor and polls again later gets exactly the leads that arrived since; an empty page has none.
     """
     stmt = select(Lead).where(Lead.created_at <= clock.now() - timedelta(seconds=FEED_SETTLE_S))
     if principal.role == "school":
-        stmt = stmt.where(Lead.school_id == principal.school_id)
+        stmt = stmt.where(Lead.school_id == principal.school_id, Lead.status != SUPPRESSED)
     if query.school_id:
         stmt = stmt.where(Lead.school_id == query.school_id)
     if query.since is not None:
         stmt = stmt.where(Lead.created_at >= query.since)
     if query.cursor:
-        moment, lead_id = _after_cursor(query.cursor)
+        moment, lead_id = decode_time_cursor(query.cursor)
         stmt = stmt.where(or_(Lead.created_at > moment, and_(Lead.created_at == moment, Lead.id > lead_id)))
     leads = list(db.session.scalars(stmt.order_by(Lead.created_at, Lead.id).limit(query.limit)))
     names = _program_names(leads)
     page = [LeadOut.model_validate(_fields(lead, names.get(lead.program_id or ""))) for lead in leads]
-    next_cursor = encode_cursor({"t": leads[-1].created_at.isoformat(), "id": leads[-1].id}) if leads else None
+    next_cursor = encode_time_cursor(leads[-1].created_at, leads[-1].id) if leads else None
     return page, next_cursor
 
 

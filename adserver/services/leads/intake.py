@@ -2,9 +2,9 @@
 
 ``submit_lead`` is the "request info" use case: verify the ad's lead token,
 check the profile against the campaign, then, in one database transaction
-serialised per school, refuse duplicates and anything over a cap or budget and
-write the lead with its consent record and delivery job (the outbox) in one row. Only
-after the commit is the lead counted and its job announced in Redis (by a
+serialised per school, refuse opted-out people, duplicates and anything over a cap
+or budget and write the lead with its consent record and delivery job (the outbox)
+in one row. Only after the commit is the lead counted and its job announced in Redis (by a
 background batcher, with the other leads accepted meanwhile), where a relay in
 each Celery worker turns it into a delivery task; if the announcement is lost,
 the sweeper finds the job in the database.
@@ -27,7 +27,7 @@ from adserver.errors import ApiError, validation_error
 from adserver.extensions import write_transaction
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
-from adserver.models import Campaign, Lead, Program, School, campaign_programs
+from adserver.models import Campaign, Lead, OptOut, Program, School, campaign_programs
 from adserver.models.base import UTCDateTime
 from adserver.prepared import Prepared, RawTransaction
 from adserver.schemas.leads import LeadIn
@@ -43,6 +43,10 @@ ACCEPTED_LEADS = "accepted_leads"
 # Under load, one Redis call carries the leads accepted in this long (adserver.batching).
 ACCEPTED_LEADS_INTERVAL_S = 0.02
 DUPLICATE_WINDOW = timedelta(days=30)
+OPTED_OUT_MESSAGE = (
+    "Sorry, we can't send this request: the owner of this email address or phone number asked not to be "
+    "contacted by schools through this service."
+)
 
 
 def init_app(app: Flask) -> None:
@@ -115,9 +119,10 @@ def _since(name: str) -> Any:
 
 @lru_cache(maxsize=16)
 def _usage_query(day_count: bool, day_spend: bool, month_count: bool, total_spend: bool) -> Prepared:
-    """The school's duplicate (an email hash, or None), then the campaign's lead count and spend for
-    the day, its lead count for the month and its total spend; each only when the campaign has that
-    limit (else 0), since counting a busy campaign's leads is the costly part."""
+    """Whether the person opted out (the opted-out hash, or None), the school's duplicate (an email
+    hash, or None), then the campaign's lead count and spend for the day, its lead count for the month
+    and its total spend; each only when the campaign has that limit (else 0), since counting a busy
+    campaign's leads is the costly part."""
     c = _leads.c
     campaign: Any = bindparam("campaign_id")
 
@@ -137,8 +142,12 @@ def _usage_query(day_count: bool, day_spend: bool, month_count: bool, total_spen
         earlier(c.email_hash == bindparam("email_hash")).scalar_subquery(),
         earlier(c.phone_hash == bindparam("phone_hash")).scalar_subquery(),
     )
+    # Both hashes in one lookup of the opt-out list's primary key (one column holds both: an email's
+    # hash and a phone's are keyed with their kind, see personal_data).
+    opted_out = select(OptOut.hash).where(OptOut.hash.in_([bindparam("email_hash"), bindparam("phone_hash")])).limit(1)
     return Prepared(
         select(
+            opted_out.scalar_subquery(),
             duplicate,
             count("day_start") if day_count else literal(0),
             spend("day_start") if day_spend else literal(0),
@@ -215,11 +224,11 @@ def _cap_reached(field: str, message: str) -> ApiError:
     return ApiError(409, "cap_reached", message, {field: "reached"})
 
 
-def _check_duplicate_caps_and_budget(
+def _check_opt_out_duplicate_caps_and_budget(
     transaction: RawTransaction, target: _Target, sealed: SealedProfile, now: datetime
 ) -> None:
-    """One query for all four checks. Every accepted lead counts, whatever became of it later,
-    so a cap or a budget is never passed."""
+    """One query for the opt-out list and all four checks. Every accepted lead counts, whatever became
+    of it later, so a cap or a budget is never passed."""
     price = target.price_cents
     needs_day_spend = price > 0 and target.daily_budget_cents is not None
     needs_total = price > 0 and target.total_budget_cents is not None
@@ -230,8 +239,11 @@ def _check_duplicate_caps_and_budget(
     if any(by_period):  # the school's calendar, only for the limits that count by it
         params["day_start"], params["month_start"] = _local_period_starts(target.timezone, now)
     (usage,) = query.run(transaction, params)
-    earlier_email_hash, day_count, day_spend, month_count, total_spend = usage
+    opted_out_hash, earlier_email_hash, day_count, day_spend, month_count, total_spend = usage
 
+    if opted_out_hash is not None:
+        field = "email" if opted_out_hash == sealed.email_hash else "phone"
+        raise ApiError(422, "opted_out", OPTED_OUT_MESSAGE, {field: "asked not to be contacted by schools"})
     if earlier_email_hash is not None:
         field = "email" if earlier_email_hash == sealed.email_hash else "phone"
         raise ApiError(
@@ -282,7 +294,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
         # Taken after the lock, so within a school created_at follows commit order (see the feed).
         now = clock.now()
         _check_eligibility(target, data, now)
-        _check_duplicate_caps_and_budget(transaction, target, sealed, now)
+        _check_opt_out_duplicate_caps_and_budget(transaction, target, sealed, now)
 
         delivers = target.delivery_method == "http_post"
         _INSERT_LEAD.run(

@@ -12,7 +12,7 @@ from adserver import clock
 from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import Lead, School
-from adserver.services.reporting.rollups import Tally, add_to_rollups, lead_outcome_figures, rollup_key
+from adserver.services.leads import statuses
 from adserver.services.serving import counters
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,10 @@ def lead_not_kept(lead_id: str, campaign_id: str) -> None:
 def return_lead(lead: Lead, reason: str) -> Lead:
     """Mark a delivered lead returned (not billed); only within 30 days of its delivery."""
     locked = db.session.execute(select(Lead).where(Lead.id == lead.id).with_for_update()).scalar_one()
-    if locked.status == "returned":
+    if locked.status == statuses.RETURNED:
         raise ApiError(409, "already_returned", "This lead was already returned.")
     delivered_at = locked.delivered_at
-    if locked.status == "accepted" and db.session.get(School, locked.school_id).delivery_method == "pull":  # type: ignore[union-attr]
+    if locked.status == statuses.ACCEPTED and db.session.get(School, locked.school_id).delivery_method == "pull":  # type: ignore[union-attr]
         # A pull school has its leads in its feed from the moment they are accepted.
         delivered_at = locked.created_at
     if delivered_at is None:
@@ -43,14 +43,7 @@ def return_lead(lead: Lead, reason: str) -> Lead:
     now = clock.now()
     if now - delivered_at > RETURN_WINDOW:
         raise ApiError(409, "return_window_closed", "Leads can be returned only within 30 days of delivery.")
-    locked.status = "returned"
-    locked.return_reason = reason
-    locked.returned_at = now
-    locked.updated_at = now
-    tally = Tally()
-    tally.add(rollup_key(locked.created_at, locked.campaign_id, locked.ad_id, locked.publisher_id, locked.school_id),
-              **lead_outcome_figures("returned", locked.price_cents))  # fmt: skip
-    add_to_rollups(tally)
-    db.session.commit()
+    statuses.change_status(Lead.id == locked.id, statuses.RETURNED, now, return_reason=reason, returned_at=now)
+    db.session.commit()  # also expires ``locked``, which reloads with its new status
     lead_not_kept(locked.id, locked.campaign_id)
     return locked

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -135,6 +136,22 @@ def classify(status: int, reason: str, retry_after: str | None) -> Answer:
     if status in (408, 429) or status >= 500:
         return Answer("retry", status, f"HTTP {status}: {reason}".strip(), _retry_after(retry_after))
     return Answer("rejected", status, f"HTTP {status}: {reason}".strip())
+
+
+def send_to_school(
+    url: str, body: str, headers: dict[str, str], timeout_s: float, allowlist: frozenset[str]
+) -> tuple[Answer, int]:
+    """POST to the school through the SSRF guard; its answer and the time taken, in milliseconds. A URL
+    the guard refuses is a final rejection: retrying cannot make a private address public, the operator
+    must change the URL."""
+    tick = time.perf_counter()
+    try:
+        addresses = check_delivery_url(url, allowlist)
+    except RefusedUrl as exc:
+        answer = Answer("rejected", None, f"delivery URL refused: {exc}")
+    else:
+        answer = post_to_school(url, body, headers, timeout_s, addresses)
+    return answer, int((time.perf_counter() - tick) * 1000)
 
 
 def post_to_school(
