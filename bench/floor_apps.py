@@ -4,7 +4,7 @@ logic (no key, no validation, no rules, no tokens, no encryption), so the distan
 trivial endpoint to a floor is what the stack itself costs.
 
 * ``ads``: ``GET /floor/ads``: the one Redis round trip of an ad request (a script of the same
-  shape as ``decision_script``: 24 campaigns' money hashes read, five impressions recorded) and a
+  shape as ``decision_script``: 14 campaigns' money hashes read, five impressions recorded) and a
   4 KB answer.
 * ``leads``: ``POST /floor/leads``: parse a JSON body, one SQLite transaction (a read, a duplicate
   lookup, one insert: a lead carries its delivery job in its row), a 201 answer. Intake's Redis call
@@ -26,10 +26,11 @@ from flask import Flask, Response, request
 _redis = redis.Redis(unix_socket_path=os.environ["FLOOR_REDIS_SOCKET"])
 
 ads = Flask("floor_ads")
-# An ad request's script, shaped like the real one (decision_script): 24 shortlisted campaigns, each
-# with its money hash read and a spec of about 200 bytes sent; five served, each counted in its history
-# and the visitor's frequency; one stream entry; the answer kept under the decision id.
-_CANDIDATES = 24
+# An ad request's script, shaped like the real one (decision_script): a full shortlist for five ads
+# (7 schools, 2 campaigns each: decisions.SHORTLIST_*), each campaign with its money hash read and a
+# spec of about 200 bytes sent; five served, each counted in its history and the visitor's frequency;
+# one stream entry; the answer kept under the decision id.
+_CANDIDATES = 14
 _KEYS = [f"{kind}:cpn_{n:026d}" for n in range(_CANDIDATES) for kind in ("money", "hist")]
 _ARGS = [value for n in range(_CANDIDATES) for value in ("x" * 200, "20261127", "1000")]
 _DECIDE = _redis.register_script("""

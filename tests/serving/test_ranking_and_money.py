@@ -223,3 +223,21 @@ def test_explain_gives_scores_and_needs_an_admin_key(
                                   "eligible": True, "excluded_by": None, "score": 18.0}]  # fmt: skip
     response = client.get("/v1/ads/explain?postal_code=85004", headers=bearer(publisher["secret_key"]))
     assert response.status_code == 403
+
+
+def test_the_ranking_puts_better_values_first_and_draws_ties_anew() -> None:
+    from types import SimpleNamespace
+
+    from adserver.services.serving.history import rank_campaigns
+
+    campaigns = [SimpleNamespace(id=f"c{n}", prior_value=1.0) for n in range(6)]
+    index: Any = SimpleNamespace(campaigns=campaigns)
+    values = {"c1": 9.0, "c4": 5.0}  # the others keep their prior, 1.0: a four-way tie
+    firsts_of_tie = set()
+    for version in range(40):
+        ranking = rank_campaigns(index, values, version)
+        assert ranking.by_rank[:2] == [1, 4]
+        assert sorted(ranking.by_rank[2:]) == [0, 2, 3, 5]
+        assert all(ranking.by_rank[ranking.rank_of[p]] == p for p in range(6))
+        firsts_of_tie.add(ranking.by_rank[2])
+    assert firsts_of_tie == {0, 2, 3, 5}

@@ -3,7 +3,7 @@
 The hot path, ``decide_ads``:
 
 1. candidates from the in-memory index (no database), best estimated value first (``history``:
-   values refreshed every few seconds, not read per request), equal values in random order;
+   values and their order refreshed every few seconds, not worked out per request);
 2. catalog rules (``matching.static_exclusion``) until the shortlist is full;
 3. one Redis round trip (``decision_script``): the live rules (budget, caps, frequency, pacing)
    against each shortlisted campaign's limits, the best passing campaign of each school up to the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,14 +33,14 @@ from adserver.ids import new_id
 from adserver.services.serving import decision_script, rebuild
 from adserver.services.serving.decision_script import SERVED, STATUSES, Candidate
 from adserver.services.serving.entries import AdEntry, CampaignEntry, ProgramEntry
-from adserver.services.serving.history import current_values
+from adserver.services.serving.history import current_ranking, current_values
 from adserver.services.serving.index import CampaignIndex, current_index
 from adserver.services.serving.matching import LocalClock, Visit, pace_limit, static_exclusion
 from adserver.services.serving.tokens import make_click_token, make_lead_token
 
 # Schools (and campaigns) whose live counters are read per request, as a function of the limit.
-SHORTLIST_EXTRA_SCHOOLS = 3
-SHORTLIST_CAMPAIGNS_PER_SCHOOL = 3
+SHORTLIST_EXTRA_SCHOOLS = 2
+SHORTLIST_CAMPAIGNS_PER_SCHOOL = 2
 # How long a campaign found blocked is left out of shortlists, by the script's status letter (budget,
 # lead cap, pacing). One whose counters are being rebuilt is not: it serves again once they are.
 BLOCK_MEMORY = {"b": timedelta(seconds=10), "c": timedelta(seconds=10), "p": timedelta(seconds=2)}
@@ -125,22 +126,21 @@ def decide_ads(request: AdRequest) -> list[ServedAd]:
     """Choose, rank and record the ads for one request; each returned ad is one impression."""
     now = clock.now()
     index = current_index()
-    values = current_values()
+    ranking = current_ranking(index)
     blocked = _blocked(index)
     visit = _visit(request)
     local_clock = LocalClock(now)
-    rng = random.Random(request.request_id)
 
-    draw = rng.random
-    candidates = index.candidates(region=request.location.region, interest=request.interest,
-                                  degree_level=request.degree_level, modality=request.modality)  # fmt: skip
-    ordered = [(-values.get(c.id, c.prior_value), draw(), c) for c in candidates
-               if c.id not in blocked or blocked[c.id] <= now]  # fmt: skip
-    ordered.sort(key=lambda item: (item[0], item[1]))
-    shortlist = _shortlist(ordered, visit, local_clock, request.limit)
+    positions = index.candidate_positions(region=request.location.region, interest=request.interest,
+                                          degree_level=request.degree_level, modality=request.modality)  # fmt: skip
+    # Best value first: the order is worked out per refresh, so a request sorts plain integers.
+    rank_of, by_rank, campaigns = ranking.rank_of, ranking.by_rank, index.campaigns
+    ordered = (campaigns[by_rank[rank]] for rank in sorted([rank_of[p] for p in positions]))
+    shortlist = _shortlist(ordered, blocked, now, visit, local_clock, request.limit)
     if not shortlist:
         return []
-    ads = [rng.randrange(len(c.ads)) if len(c.ads) > 1 else 0 for c, _ in shortlist]
+    # A campaign with several ads shows one of them at random.
+    ads = [random.randrange(len(c.ads)) if len(c.ads) > 1 else 0 for c, _ in shortlist]
     decision_id = new_id("imp")
     statuses = decision_script.run(
         "serve", [_candidate(index, c, local_clock, n) for (c, _), n in zip(shortlist, ads, strict=True)],
@@ -173,15 +173,19 @@ def _learn(statuses: str, campaigns: list[CampaignEntry], blocked: dict[str, dat
 
 
 def _shortlist(
-    ordered: list[tuple[float, float, CampaignEntry]], visit: Visit, local_clock: LocalClock, limit: int
-) -> list[tuple[CampaignEntry, tuple[ProgramEntry, ...]]]:
-    """The best campaigns that pass every catalog rule, from the best ``limit + SHORTLIST_EXTRA_SCHOOLS``
-    schools, with room to spare for the ones a live rule turns away."""
+    ordered: Iterable[CampaignEntry], blocked: dict[str, datetime], now: datetime, visit: Visit,
+    local_clock: LocalClock, limit: int,
+) -> list[tuple[CampaignEntry, tuple[ProgramEntry, ...]]]:  # fmt: skip
+    """The best campaigns that pass every catalog rule and are not known to be blocked, from the best
+    ``limit + SHORTLIST_EXTRA_SCHOOLS`` schools, with room to spare for the ones a live rule turns away."""
     schools_wanted = limit + SHORTLIST_EXTRA_SCHOOLS
     most = schools_wanted * SHORTLIST_CAMPAIGNS_PER_SCHOOL
     schools: set[str] = set()
     shortlist = []
-    for _, _, campaign in ordered:
+    for campaign in ordered:
+        until = blocked.get(campaign.id)
+        if until is not None and until > now:
+            continue
         school_id = campaign.school.id
         if school_id not in schools and len(schools) >= schools_wanted:
             continue

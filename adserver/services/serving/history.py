@@ -4,18 +4,20 @@ The history behind the rate estimates (impressions, counted clicks, kept leads: 
 hashes) moves slowly, so it is not read per request: a thread in each process reads it for every
 servable campaign about every ``REFRESH_S`` and works out the values (``ranking.expected_value``),
 a slice of ``SLICE`` campaigns at a time, so it never holds the interpreter from a request for long.
-Requests rank their candidates by the latest values; a campaign the process has no value for yet
-starts at its prior. Under test the values are read on every use, as tests change the history and
-ask straight away.
+Requests rank their candidates by the latest values, in an order worked out once per refresh
+(``Ranking``); a campaign the process has no value for yet starts at its prior. Under test the
+values are read on every use, as tests change the history and ask straight away.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from flask import Flask, current_app
 
@@ -59,12 +61,37 @@ def read_values(campaigns: Sequence[CampaignEntry]) -> dict[str, float]:
     return values
 
 
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """An index's campaigns in order of value, best first (``by_rank``: positions), and each
+    position's place in that order (``rank_of``). Equal values are in random order, drawn anew at
+    every refresh, so over time no campaign is favoured by its place in the catalog."""
+
+    index: CampaignIndex
+    version: int
+    rank_of: list[int]
+    by_rank: list[int]
+
+
+def rank_campaigns(index: CampaignIndex, values: dict[str, float], version: int) -> Ranking:
+    draw = random.random
+    keys = [(-values.get(c.id, c.prior_value), draw()) for c in index.campaigns]
+    by_rank = sorted(range(len(keys)), key=keys.__getitem__)
+    rank_of = [0] * len(by_rank)
+    for rank, position in enumerate(by_rank):
+        rank_of[position] = rank
+    return Ranking(index, version, rank_of, by_rank)
+
+
 class ValueBook:
-    """A process's latest campaign values, swapped whole by its refresh thread."""
+    """A process's latest campaign values, swapped whole by its refresh thread, and the campaigns'
+    order by value, worked out once per refresh rather than per request."""
 
     def __init__(self, app: Flask) -> None:
         self._app = app
         self.values: dict[str, float] = {}
+        self.version = 0  # moves on at every complete refresh
+        self._ranking: Ranking | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -72,12 +99,22 @@ class ValueBook:
     def current(self) -> dict[str, float]:
         if current_app.testing:
             self.values = read_values(_servable(current_index()))
+            self.version += 1
         elif self._pid != os.getpid():
             self._start()
         return self.values
 
+    def ranking(self, index: CampaignIndex) -> Ranking:
+        """The index's campaigns by value; recomputed when the index or the values changed."""
+        values = self.current()
+        ranking = self._ranking
+        if ranking is None or ranking.index is not index or ranking.version != self.version:
+            ranking = self._ranking = rank_campaigns(index, values, self.version)
+        return ranking
+
     def reset(self) -> None:
         self.values = {}
+        self._ranking = None
 
     def stop(self) -> None:
         """Stop this process's refresh thread."""
@@ -99,6 +136,7 @@ class ValueBook:
                     for start in range(0, len(campaigns), SLICE):
                         self.values.update(read_values(campaigns[start : start + SLICE]))
                         time.sleep(REFRESH_S / 2 * SLICE / len(campaigns))
+                    self.version += 1
                 except Exception:
                     log.warning("campaign values not refreshed; ranking by the previous ones", exc_info=True)
                 self._stopped.wait(max(0.1, REFRESH_S - (time.monotonic() - started)))
@@ -118,3 +156,9 @@ def current_values() -> dict[str, float]:
     """This process's latest value of each campaign (by id)."""
     book: ValueBook = current_app.extensions["campaign_values"]
     return book.current()
+
+
+def current_ranking(index: CampaignIndex) -> Ranking:
+    """This process's order of the index's campaigns by their latest values."""
+    book: ValueBook = current_app.extensions["campaign_values"]
+    return book.ranking(index)

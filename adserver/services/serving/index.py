@@ -133,11 +133,11 @@ class CampaignIndex:
     memo: dict[str, Any] = field(default_factory=dict)
     built_at: float = field(default_factory=time.monotonic)
 
-    def candidates(
+    def candidate_positions(
         self, *, region: str, interest: str | None, degree_level: str | None, modality: str | None
-    ) -> list[CampaignEntry]:
-        """Servable campaigns that can serve this region and these program choices. A superset:
-        the matching rules decide."""
+    ) -> list[int]:
+        """The positions of servable campaigns that can serve this region and these program choices.
+        A superset: the matching rules decide."""
         mask = self.servable_mask & self.region_masks.get(region, 0)
         if interest is not None:
             mask &= self.interest_masks.get(interest, 0)
@@ -145,8 +145,7 @@ class CampaignIndex:
             mask &= self.degree_masks.get(degree_level, 0)
         if modality is not None:
             mask &= self.modality_masks.get(modality, 0)
-        campaigns = self.campaigns
-        return [campaigns[i] for i in _members(mask)]
+        return _members(mask)
 
 
 def _entry(position: int, campaign: Any, school: SchoolEntry, school_programs: tuple[ProgramEntry, ...],
