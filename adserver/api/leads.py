@@ -7,6 +7,7 @@ from flask import Blueprint, Response, request
 from adserver.api import limits
 from adserver.api.endpoint import endpoint
 from adserver.auth import Principal
+from adserver.logs import current_request_id
 from adserver.schemas.common import Page
 from adserver.schemas.leads import LeadCreatedOut, LeadDetailOut, LeadFeedQuery, LeadIn, LeadOut, ReturnIn
 from adserver.services.leads import feed, intake, returns
@@ -27,6 +28,7 @@ def submit_lead(principal: Principal, body: LeadIn) -> LeadCreatedOut:
         publisher_id=principal.publisher_id,
         ip=request.remote_addr or "",
         user_agent=request.user_agent.string or None,
+        request_id=current_request_id(),
     )
     return LeadCreatedOut(id=intake.submit_lead(body, submitter), status="accepted")
 
