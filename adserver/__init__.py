@@ -29,6 +29,7 @@ def _flask_config(settings: Settings) -> dict[str, object]:
         "SECRET_KEY": settings.secret_key,
         "ENCRYPTION_KEY": settings.encryption_key,
         "ADMIN_API_KEY": settings.admin_api_key,
+        "METRICS_TOKEN": settings.metrics_token,
         "PUBLIC_BASE_URL": settings.public_base_url,
         "DELIVERY_URL_ALLOWLIST": settings.delivery_url_allowlist,
         "DELIVERY_RETRY_BASE_S": settings.delivery_retry_base_s,

@@ -63,6 +63,8 @@ class Settings:
     secret_key: str
     encryption_key: str
     admin_api_key: str | None
+    # The bearer token GET /metrics requires (None: metrics only on the embedded defaults).
+    metrics_token: str | None
     public_base_url: str
     delivery_url_allowlist: frozenset[str]
     delivery_retry_base_s: float
@@ -215,6 +217,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     admin_key = env.get("ADMIN_API_KEY", "").strip() or None
     if admin_key is not None and len(admin_key) < 16:
         raise ConfigError("ADMIN_API_KEY must be at least 16 characters")
+    metrics_token = env.get("METRICS_TOKEN", "").strip() or None
+    if metrics_token is not None and len(metrics_token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters")
 
     return Settings(
         database_url=database_url,
@@ -222,6 +227,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=values["SECRET_KEY"],
         encryption_key=values["ENCRYPTION_KEY"],
         admin_api_key=admin_key,
+        metrics_token=metrics_token,
         public_base_url=public_base_url.rstrip("/"),
         delivery_url_allowlist=allowlist,
         delivery_retry_base_s=retry_base,

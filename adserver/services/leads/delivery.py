@@ -28,6 +28,7 @@ from adserver import clock
 from adserver.crypto import decrypt
 from adserver.extensions import db, redis_client
 from adserver.logs import bound_request_id
+from adserver.metrics import shared as shared_metrics
 from adserver.models import DeliveryAttempt, Lead, Program, School
 from adserver.models.leads import PENDING_DELIVERY
 from adserver.services.leads import statuses
@@ -114,6 +115,7 @@ class _Prepared:
     lead_id: str
     request_id: str | None  # the submitting request's, for the attempt's log lines
     campaign_id: str
+    accepted_at: datetime
     attempt: int
     max_attempts: int
     url: str
@@ -162,6 +164,7 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
         lead_id=lead.id,
         request_id=lead.request_id,
         campaign_id=lead.campaign_id,
+        accepted_at=lead.created_at,
         attempt=lead.attempt_count + 1,
         max_attempts=school.delivery_max_attempts,
         url=school.delivery_url,
@@ -227,6 +230,8 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
     db.session.commit()
     if still_ours and outcome == "rejected":
         lead_not_kept(prepared.lead_id, prepared.campaign_id)
+    lag_s = (now - prepared.accepted_at).total_seconds() if still_ours and outcome == "delivered" else None
+    shared_metrics.count_delivery_attempt(outcome, status if still_ours else None, lag_s)
     return delay
 
 
@@ -287,6 +292,8 @@ def sweep_due_jobs(limit: int = 1000) -> int:
         with bound_request_id(request_id):
             log.info("delivery sweeper re-sends a job", extra={"lead_id": lead_id})
             enqueue_delivery(lead_id)
+    if jobs:
+        shared_metrics.count_resent(len(jobs))
     return len(jobs)
 
 
