@@ -28,6 +28,8 @@ def _flask_config(settings: Settings) -> dict[str, object]:
         "REDIS_URL": settings.redis_url,
         "SECRET_KEY": settings.secret_key,
         "ENCRYPTION_KEY": settings.encryption_key,
+        "ENCRYPTION_KEYS_OLD": settings.encryption_keys_old,
+        "HASH_KEY": settings.hash_key,
         "ADMIN_API_KEY": settings.admin_api_key,
         "METRICS_TOKEN": settings.metrics_token,
         "PUBLIC_BASE_URL": settings.public_base_url,

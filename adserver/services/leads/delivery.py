@@ -25,7 +25,6 @@ from flask import current_app
 from sqlalchemy import Select, and_, or_, select, update
 
 from adserver import clock
-from adserver.crypto import decrypt
 from adserver.extensions import db, redis_client
 from adserver.logs import bound_request_id
 from adserver.metrics import shared as shared_metrics
@@ -35,7 +34,7 @@ from adserver.services.leads import statuses
 from adserver.services.leads.personal_data import consent_ip, profile_fields
 from adserver.services.leads.returns import lead_not_kept
 from adserver.services.leads.school_endpoint import Answer, send_to_school
-from adserver.services.leads.webhooks import encode_body, map_fields, sign
+from adserver.services.leads.webhooks import encode_body, map_fields, signature_header, signing_secrets
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +158,6 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
     fields = map_fields(lead_fields(lead, program_name), school.delivery_field_map or {})
     body, content_type = encode_body(fields, school.delivery_format)
     timestamp = int(time.time())
-    secret = decrypt(school.delivery_secret_encrypted)
     prepared = _Prepared(
         lead_id=lead.id,
         request_id=lead.request_id,
@@ -175,7 +173,7 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
             # The lead id: the same on every attempt, so the school can drop repeats.
             "webhook-id": lead.id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, lead.id, timestamp, body),
+            "webhook-signature": signature_header(signing_secrets(school, now), lead.id, timestamp, body),
         },
     )
     db.session.commit()
