@@ -1,4 +1,5 @@
-"""Operator commands: ``flask --app wsgi create-admin-key``, ``seed-demo`` and ``report``."""
+"""Operator commands: ``flask --app wsgi create-admin-key``, ``seed-demo`` and ``report``; ``keys ...``
+(adserver.key_commands)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from flask.cli import with_appcontext
 
 from adserver.auth import create_api_key
 from adserver.extensions import db
+from adserver.key_commands import keys
 
 
 @click.command("create-admin-key")
@@ -73,6 +75,7 @@ def report(start: str, end: str, group_by: str, campaign_id: str | None, school_
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(keys)
     app.cli.add_command(create_admin_key)
     app.cli.add_command(seed_demo)
     app.cli.add_command(seed_demo_traffic)

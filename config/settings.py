@@ -62,7 +62,13 @@ class Settings:
     redis_url: str
     secret_key: str
     encryption_key: str
+    # Keys ENCRYPTION_KEY replaced, whose values still decrypt until rotate-encryption-key has sealed them again.
+    encryption_keys_old: tuple[str, ...]
+    # The key of the keyed hashes (duplicate checks, the opt-out list): ENCRYPTION_KEY unless set.
+    hash_key: str
     admin_api_key: str | None
+    # The bearer token GET /metrics requires (None: metrics only on the embedded defaults).
+    metrics_token: str | None
     public_base_url: str
     delivery_url_allowlist: frozenset[str]
     delivery_retry_base_s: float
@@ -110,14 +116,35 @@ def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
-def _check_fernet_key(value: str) -> str:
+def _check_fernet_key(value: str, name: str = "ENCRYPTION_KEY") -> str:
     try:
         raw = base64.urlsafe_b64decode(value.encode())
     except (binascii.Error, ValueError) as exc:
-        raise ConfigError("ENCRYPTION_KEY must be 32 bytes in URL-safe base64 (Fernet.generate_key())") from exc
+        raise ConfigError(f"{name} must be 32 bytes in URL-safe base64 (Fernet.generate_key())") from exc
     if len(raw) != 32:
-        raise ConfigError("ENCRYPTION_KEY must be 32 bytes in URL-safe base64 (Fernet.generate_key())")
+        raise ConfigError(f"{name} must be 32 bytes in URL-safe base64 (Fernet.generate_key())")
     return value
+
+
+def _encryption_keys_old(env: Mapping[str, str], current: str) -> tuple[str, ...]:
+    keys = tuple(key.strip() for key in env.get("ENCRYPTION_KEYS_OLD", "").split(",") if key.strip())
+    for key in keys:
+        _check_fernet_key(key, "each key of ENCRYPTION_KEYS_OLD")
+    return tuple(key for key in keys if key != current)
+
+
+def _hash_key(env: Mapping[str, str], encryption_key: str, old_keys: tuple[str, ...]) -> str:
+    """HASH_KEY, or ENCRYPTION_KEY when it is not set. During a rotation it must be set: the hashes
+    stored so far (the opt-out list keeps nothing else) were keyed from a key that is now old."""
+    value = env.get("HASH_KEY", "").strip()
+    if value:
+        return _check_fernet_key(value, "HASH_KEY")
+    if old_keys:
+        raise ConfigError(
+            "ENCRYPTION_KEYS_OLD is set but HASH_KEY is not: set HASH_KEY to the ENCRYPTION_KEY the keyed hashes "
+            "were made with (the one in force before the first rotation), so duplicate checks and opt-outs still match"
+        )
+    return encryption_key
 
 
 def _rate_limit(name: str, value: str) -> RateLimitItem | None:
@@ -183,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if len(values["SECRET_KEY"]) < 16:
         raise ConfigError("SECRET_KEY must be at least 16 characters")
     _check_fernet_key(values["ENCRYPTION_KEY"])
+    encryption_keys_old = _encryption_keys_old(env, values["ENCRYPTION_KEY"])
 
     port = env.get("PORT", "8000")
     public_base_url = env.get("PUBLIC_BASE_URL", "").strip() or f"http://localhost:{port}"
@@ -215,13 +243,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     admin_key = env.get("ADMIN_API_KEY", "").strip() or None
     if admin_key is not None and len(admin_key) < 16:
         raise ConfigError("ADMIN_API_KEY must be at least 16 characters")
+    metrics_token = env.get("METRICS_TOKEN", "").strip() or None
+    if metrics_token is not None and len(metrics_token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters")
 
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         secret_key=values["SECRET_KEY"],
         encryption_key=values["ENCRYPTION_KEY"],
+        encryption_keys_old=encryption_keys_old,
+        hash_key=_hash_key(env, values["ENCRYPTION_KEY"], encryption_keys_old),
         admin_api_key=admin_key,
+        metrics_token=metrics_token,
         public_base_url=public_base_url.rstrip("/"),
         delivery_url_allowlist=allowlist,
         delivery_retry_base_s=retry_base,

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 ADMIN_KEY = "sk_test_admin_0123456789abcdef"
+METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 _TMP = Path(tempfile.mkdtemp(prefix="adserver-tests-"))
 
 
@@ -73,6 +74,7 @@ os.environ.update(
         "SECRET_KEY": "test-secret-key-0123456789abcdef",
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "ADMIN_API_KEY": ADMIN_KEY,
+        "METRICS_TOKEN": METRICS_TOKEN,
         "INSTANCE_DIR": str(_TMP / "instance"),
         "PUBLIC_BASE_URL": "http://localhost:8000",
         "DELIVERY_URL_ALLOWLIST": "127.0.0.1,localhost",

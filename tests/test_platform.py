@@ -216,14 +216,46 @@ def test_migration_0005_adds_the_privacy_tables_and_lead_columns_and_takes_them_
         app.extensions["celery"].set_default()
 
 
+def test_migration_0006_adds_lead_request_ids_and_previous_signing_secrets_and_takes_them_away(app, spare_database):
+    from dataclasses import replace
+
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect
+
+    from adserver import create_app
+    from adserver.extensions import db
+
+    other = create_app(replace(load_settings(), database_url=spare_database))
+    added = {("leads", "request_id"), ("schools", "delivery_secret_previous_encrypted"),
+             ("schools", "delivery_secret_previous_until")}  # fmt: skip
+
+    def columns() -> set[tuple[str, str]]:
+        db.engine.dispose()
+        inspector = inspect(db.engine)
+        return {(table, column["name"]) for table in ("leads", "schools") for column in inspector.get_columns(table)}
+
+    try:
+        with other.app_context():
+            upgrade(revision="0005")
+            assert not added & columns()
+            upgrade()
+            assert added <= columns()
+            downgrade(revision="0005")
+            assert not added & columns()
+            db.engine.dispose()
+    finally:
+        other.extensions["campaign_index"].stop()
+        app.extensions["celery"].set_default()
+
+
 def test_openapi_describes_every_route_with_its_schemas(app, client):
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.")
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
-    # The HTML pages and the widget script are for browsers, not API endpoints.
+    # The HTML pages and the widget script are for browsers, not API endpoints; health and metrics for operators.
     browser_blueprints = ("pages.", "widget.", "dashboard.")
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in ("static", "openapi.openapi_document") or rule.rule in ("/healthz", "/readyz"):
+        if rule.endpoint in ("static", "openapi.openapi_document") or rule.rule in ("/healthz", "/readyz", "/metrics"):
             continue
         if rule.endpoint.startswith(browser_blueprints):
             continue

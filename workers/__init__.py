@@ -5,10 +5,15 @@ delivery jobs into delivery tasks (see ``adserver.services.leads.delivery.relay_
 """
 
 import logging
+import os
 import threading
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
+
+# Workers count their deliveries in Redis (adserver.metrics.shared); prometheus-client's multiprocess
+# files are the web processes' (config/gunicorn.conf.py), which a worker must not share or clear.
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 from adserver import create_app
 from adserver.services.leads import delivery

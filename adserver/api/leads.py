@@ -7,6 +7,8 @@ from flask import Blueprint, Response, request
 from adserver.api import limits
 from adserver.api.endpoint import endpoint
 from adserver.auth import Principal
+from adserver.logs import current_request_id
+from adserver.metrics import counted
 from adserver.schemas.common import Page
 from adserver.schemas.leads import LeadCreatedOut, LeadDetailOut, LeadFeedQuery, LeadIn, LeadOut, ReturnIn
 from adserver.services.leads import feed, intake, returns
@@ -27,8 +29,22 @@ def submit_lead(principal: Principal, body: LeadIn) -> LeadCreatedOut:
         publisher_id=principal.publisher_id,
         ip=request.remote_addr or "",
         user_agent=request.user_agent.string or None,
+        request_id=current_request_id(),
     )
     return LeadCreatedOut(id=intake.submit_lead(body, submitter), status="accepted")
+
+
+@bp.after_request
+def count_lead_submission(response: Response) -> Response:
+    """Every answer to a lead submission, accepted or refused with its error code; a replayed answer
+    (a repeated Idempotency-Key) was counted the first time."""
+    if request.endpoint == "leads.submit_lead" and "Idempotent-Replayed" not in response.headers:
+        if response.status_code == 201:
+            counted.count_lead("accepted")
+        elif response.status_code >= 400:
+            error = (response.get_json(silent=True) or {}).get("error") or {}
+            counted.count_lead("refused", str(error.get("code") or response.status_code))
+    return response
 
 
 @endpoint(bp, "GET", "/v1/leads/<lead_id>", summary="Get a lead", roles=("admin", "school", "publisher"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from adserver.auth import Principal
 from adserver.errors import ApiError
 from adserver.geo import InvalidPostalCode, Location, resolve_postal_code
 from adserver.ids import new_id
+from adserver.metrics import counted
 from adserver.schemas.serving import (
     AdsQuery,
     AdsResponse,
@@ -130,7 +132,9 @@ def get_ads(principal: Principal, query: AdsQuery) -> Response:
     422 `invalid_postal_code`; no match is 200 with `count: 0`."""
     location = _location(query)
     ad_request = _ad_request(principal, query, location, principal.publisher_id)
+    started = time.perf_counter()
     served = decisions.decide_ads(ad_request)
+    counted.count_ad_request(len(served), time.perf_counter() - started)
     memo = current_index().memo
     answer = {
         "request_id": ad_request.request_id,

@@ -29,6 +29,9 @@ class School(Base):
     delivery_timeout_s: Mapped[int] = mapped_column(Integer, default=10)
     # The whsec_ signing secret, encrypted with ENCRYPTION_KEY (it must be usable, so not hashed).
     delivery_secret_encrypted: Mapped[str] = mapped_column(Text)
+    # After a rotation, the secret it replaced, still signing (beside the new one) until the moment given.
+    delivery_secret_previous_encrypted: Mapped[str | None] = mapped_column(Text)
+    delivery_secret_previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -37,6 +37,8 @@ class Lead(Base):
     school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"))
     publisher_id: Mapped[str | None] = mapped_column(ForeignKey("publishers.id"))
     ad_id: Mapped[str | None] = mapped_column(String(40))
+    # The id of the request that submitted the lead (X-Request-Id), which its delivery's log lines carry.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     impression_id: Mapped[str | None] = mapped_column(String(40))
     program_id: Mapped[str | None] = mapped_column(ForeignKey("programs.id"))
     price_cents: Mapped[int] = mapped_column(Integer)

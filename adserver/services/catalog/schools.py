@@ -7,8 +7,6 @@ announced so campaign indexes rebuild.
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +18,7 @@ from adserver.geo import InvalidPostalCode, resolve_postal_code
 from adserver.models import Campus, Program, School
 from adserver.schemas.catalog import CampusIn, SchoolIn, SchoolOut
 from adserver.services.catalog.changes import notify_catalog_changed
+from adserver.services.leads.webhooks import new_signing_secret
 from adserver.validation import merge_patch, parse_model
 
 
@@ -69,8 +68,7 @@ def _apply_delivery(school: School, data: SchoolIn) -> None:
 
 def create_school(data: SchoolIn) -> tuple[School, str]:
     """Create a school with its campuses and programs; returns it with its new whsec_ signing secret."""
-    # Standard Webhooks secrets are standard base64 of random bytes after the prefix.
-    signing_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    signing_secret = new_signing_secret()
     school = School(
         name=data.name,
         website=data.website,

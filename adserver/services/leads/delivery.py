@@ -25,15 +25,16 @@ from flask import current_app
 from sqlalchemy import Select, and_, or_, select, update
 
 from adserver import clock
-from adserver.crypto import decrypt
 from adserver.extensions import db, redis_client
+from adserver.logs import bound_request_id
+from adserver.metrics import shared as shared_metrics
 from adserver.models import DeliveryAttempt, Lead, Program, School
 from adserver.models.leads import PENDING_DELIVERY
 from adserver.services.leads import statuses
 from adserver.services.leads.personal_data import consent_ip, profile_fields
 from adserver.services.leads.returns import lead_not_kept
 from adserver.services.leads.school_endpoint import Answer, send_to_school
-from adserver.services.leads.webhooks import encode_body, map_fields, sign
+from adserver.services.leads.webhooks import encode_body, map_fields, signature_header, signing_secrets
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ def retry_delay_s(attempt: int, base_s: float, retry_after_s: float | None) -> f
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     lead_id: str
+    request_id: str | None  # the submitting request's, for the attempt's log lines
     campaign_id: str
+    accepted_at: datetime
     attempt: int
     max_attempts: int
     url: str
@@ -155,10 +158,11 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
     fields = map_fields(lead_fields(lead, program_name), school.delivery_field_map or {})
     body, content_type = encode_body(fields, school.delivery_format)
     timestamp = int(time.time())
-    secret = decrypt(school.delivery_secret_encrypted)
     prepared = _Prepared(
         lead_id=lead.id,
+        request_id=lead.request_id,
         campaign_id=lead.campaign_id,
+        accepted_at=lead.created_at,
         attempt=lead.attempt_count + 1,
         max_attempts=school.delivery_max_attempts,
         url=school.delivery_url,
@@ -169,7 +173,7 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
             # The lead id: the same on every attempt, so the school can drop repeats.
             "webhook-id": lead.id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, lead.id, timestamp, body),
+            "webhook-signature": signature_header(signing_secrets(school, now), lead.id, timestamp, body),
         },
     )
     db.session.commit()
@@ -224,34 +228,39 @@ def _record(claimant: str, prepared: _Prepared, answer: Answer, started: datetim
     db.session.commit()
     if still_ours and outcome == "rejected":
         lead_not_kept(prepared.lead_id, prepared.campaign_id)
+    lag_s = (now - prepared.accepted_at).total_seconds() if still_ours and outcome == "delivered" else None
+    shared_metrics.count_delivery_attempt(outcome, status if still_ours else None, lag_s)
     return delay
 
 
 def deliver_job(lead_id: str) -> str | None:
     """One delivery attempt for the lead's job, if it is due and unclaimed. Returns the attempt's
-    outcome, or None when there was nothing to do (already done, not due, or another worker has it)."""
+    outcome, or None when there was nothing to do (already done, not due, or another worker has it).
+    Every log line of the attempt carries the id of the request that submitted the lead."""
     claimant = new_claimant()
     prepared = _claim_and_prepare(lead_id, claimant)
     if prepared is None:
         return None
-    started = clock.now()
-    answer, latency_ms = send_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s,
-                                        current_app.config["DELIVERY_URL_ALLOWLIST"])  # fmt: skip
-    delay = _record(claimant, prepared, answer, started, latency_ms)
-    log.info(
-        "lead delivery attempt",
-        extra={"lead_id": lead_id, "attempt": prepared.attempt,
-               "outcome": answer.outcome, "http_status": answer.http_status, "latency_ms": latency_ms},
-    )  # fmt: skip
-    if delay is not None and delay <= MAX_COUNTDOWN_S:
-        enqueue_delivery(lead_id, countdown=delay)
+    with bound_request_id(prepared.request_id):
+        started = clock.now()
+        answer, latency_ms = send_to_school(prepared.url, prepared.body, prepared.headers, prepared.timeout_s,
+                                            current_app.config["DELIVERY_URL_ALLOWLIST"])  # fmt: skip
+        delay = _record(claimant, prepared, answer, started, latency_ms)
+        log.info(
+            "lead delivery attempt",
+            extra={"lead_id": lead_id, "attempt": prepared.attempt,
+                   "outcome": answer.outcome, "http_status": answer.http_status, "latency_ms": latency_ms},
+        )  # fmt: skip
+        if delay is not None and delay <= MAX_COUNTDOWN_S:
+            enqueue_delivery(lead_id, countdown=delay)
     return answer.outcome
 
 
-def due_jobs_query(before: datetime, now: datetime, limit: int) -> Select[tuple[str]]:
-    """The leads whose delivery is pending, due by ``before`` and unclaimed at ``now``, most overdue first."""
+def due_jobs_query(before: datetime, now: datetime, limit: int) -> Select[tuple[str, str | None]]:
+    """The leads (id and request id) whose delivery is pending, due by ``before`` and unclaimed at
+    ``now``, most overdue first."""
     return (
-        select(Lead.id)
+        select(Lead.id, Lead.request_id)
         .where(
             PENDING_DELIVERY,  # the due-job index's own condition
             Lead.next_attempt_at <= before,
@@ -262,30 +271,32 @@ def due_jobs_query(before: datetime, now: datetime, limit: int) -> Select[tuple[
     )
 
 
-def _due_jobs(before: datetime, limit: int) -> list[str]:
-    return list(db.session.scalars(due_jobs_query(before, clock.now(), limit)))
+def _due_jobs(before: datetime, limit: int) -> list[tuple[str, str | None]]:
+    return [(row.id, row.request_id) for row in db.session.execute(due_jobs_query(before, clock.now(), limit))]
 
 
 def sweep_due_jobs(limit: int = 1000) -> int:
     """Send a task again for every job that is overdue and unclaimed: its message was lost (Redis
     flushed or restarted) or its worker died. Each job is pushed at most once per grace period."""
     now = clock.now()
-    lead_ids = _due_jobs(now - timedelta(seconds=SWEEP_GRACE_S), limit)
-    if lead_ids:
+    jobs = _due_jobs(now - timedelta(seconds=SWEEP_GRACE_S), limit)
+    if jobs:
         db.session.execute(
-            update(Lead).where(Lead.id.in_(lead_ids), Lead.delivery_state == "pending")
+            update(Lead).where(Lead.id.in_([lead_id for lead_id, _ in jobs]), Lead.delivery_state == "pending")
             .values(next_attempt_at=now).execution_options(synchronize_session=False)
         )  # fmt: skip
     db.session.commit()
-    for lead_id in lead_ids:
-        enqueue_delivery(lead_id)
-    if lead_ids:
-        log.info("delivery sweeper re-sent jobs", extra={"count": len(lead_ids)})
-    return len(lead_ids)
+    for lead_id, request_id in jobs:
+        with bound_request_id(request_id):
+            log.info("delivery sweeper re-sends a job", extra={"lead_id": lead_id})
+            enqueue_delivery(lead_id)
+    if jobs:
+        shared_metrics.count_resent(len(jobs))
+    return len(jobs)
 
 
 def run_due_jobs(limit: int = 100) -> int:
     """Deliver every due job in this process (operators' CLI and tests); returns the attempts made."""
-    lead_ids = _due_jobs(clock.now(), limit)
+    jobs = _due_jobs(clock.now(), limit)
     db.session.rollback()
-    return sum(1 for lead_id in lead_ids if deliver_job(lead_id) is not None)
+    return sum(1 for lead_id, _ in jobs if deliver_job(lead_id) is not None)

@@ -62,11 +62,13 @@ def flush_accepted_leads() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Submitter:
-    """Who sent the lead and from where: the consent record's IP and user agent."""
+    """Who sent the lead and from where: the consent record's IP and user agent, and the request's id
+    (which the lead keeps for the log lines of its delivery)."""
 
     publisher_id: str | None
     ip: str
     user_agent: str | None
+    request_id: str | None = None
 
 
 def _read_token(token: str, submitter: Submitter) -> LeadTokenClaims:
@@ -302,6 +304,7 @@ def submit_lead(data: LeadIn, submitter: Submitter) -> str:
             dict(  # noqa: C408 (keywords read better than 30 quoted keys)
                 id=lead_id, status="accepted", campaign_id=target.campaign_id, school_id=target.school_id,
                 publisher_id=submitter.publisher_id, ad_id=claims.ad_id, impression_id=claims.impression_id,
+                request_id=submitter.request_id,
                 program_id=data.program_id, price_cents=target.price_cents, pricing_model=target.pricing_model,
                 first_name_enc=sealed.first_name, last_name_enc=sealed.last_name, email_enc=sealed.email,
                 phone_enc=sealed.phone, postal_code_enc=sealed.postal_code, email_hash=sealed.email_hash,

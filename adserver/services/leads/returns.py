@@ -11,6 +11,7 @@ from sqlalchemy import select
 from adserver import clock
 from adserver.errors import ApiError
 from adserver.extensions import db
+from adserver.metrics import counted
 from adserver.models import Lead, School
 from adserver.services.leads import statuses
 from adserver.services.serving import counters
@@ -45,5 +46,6 @@ def return_lead(lead: Lead, reason: str) -> Lead:
         raise ApiError(409, "return_window_closed", "Leads can be returned only within 30 days of delivery.")
     statuses.change_status(Lead.id == locked.id, statuses.RETURNED, now, return_reason=reason, returned_at=now)
     db.session.commit()  # also expires ``locked``, which reloads with its new status
+    counted.count_lead(statuses.RETURNED)
     lead_not_kept(locked.id, locked.campaign_id)
     return locked

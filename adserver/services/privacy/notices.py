@@ -21,7 +21,6 @@ from sqlalchemy import and_, or_, select, update
 
 from adserver import clock
 from adserver.auth import Principal
-from adserver.crypto import decrypt
 from adserver.extensions import db
 from adserver.models import OptOutNotice, OptOutNoticeAttempt, School
 from adserver.models.privacy import PENDING_NOTICE
@@ -37,7 +36,7 @@ from adserver.services.leads.delivery import (
 )
 from adserver.services.leads.feed import FEED_SETTLE_S
 from adserver.services.leads.school_endpoint import Answer, send_to_school
-from adserver.services.leads.webhooks import sign
+from adserver.services.leads.webhooks import signature_header, signing_secrets
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ def _claim_and_prepare(notice_id: str, claimant: str) -> _Send | None:
             "Content-Type": "application/json",
             "webhook-id": notice.id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(decrypt(school.delivery_secret_encrypted), notice.id, timestamp, body),
+            "webhook-signature": signature_header(signing_secrets(school, now), notice.id, timestamp, body),
         },
     )
     db.session.commit()
