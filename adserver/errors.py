@@ -78,8 +78,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
+    @app.errorhandler(redis.ResponseError)
     def unavailable(exc: Exception) -> Response:
         if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError):
+            return unexpected(exc)
+        # A full Redis (noeviction) refuses writes with OOM, inside a script too; any other error is ours.
+        if isinstance(exc, redis.ResponseError) and "OOM" not in str(exc):
             return unexpected(exc)
         log.warning("dependency unavailable: %s", type(exc).__name__)
         return ApiError(

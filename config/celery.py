@@ -55,4 +55,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "persist-clicks": {"task": "adserver.events.persist_clicks", "schedule": 5.0},
     # Raw events past EVENT_RETENTION_DAYS, in small batches (reports read rollups).
     "delete-expired-events": {"task": "adserver.reports.delete_expired_events", "schedule": 600.0},
+    # The first answers of idempotent requests, a day after (they can hold a secret shown once).
+    "delete-expired-idempotency-records": {
+        "task": "adserver.reports.delete_expired_idempotency_records",
+        "schedule": 3600.0,
+    },
 }

@@ -1,18 +1,26 @@
-"""Idempotency-Key: a repeated POST with the same key and body gets the first answer."""
+"""Idempotency-Key: a repeated POST with the same key and body gets the first answer.
+
+The first answer is kept for ``IDEMPOTENCY_KEEP`` (a day), sealed like personal data: an answer can
+hold a secret shown once (a new key, a school's signing secret). Older records are deleted with the
+expired events (``services.reporting.retention``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Response, request
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from adserver import clock
 from adserver.auth import Principal
-from adserver.crypto import keyed_hash
+from adserver.crypto import decrypt, encrypt, keyed_hash
 from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import IdempotencyRecord
+
+IDEMPOTENCY_KEEP = timedelta(days=1)
 
 
 def _fingerprint() -> str:
@@ -52,7 +60,7 @@ def replay_or_run(principal: Principal | None, run: Callable[[], Response]) -> R
     stored = db.session.get(IdempotencyRecord, record_id)
     if stored is not None:
         stored.status_code = response.status_code
-        stored.response_body = response.get_data(as_text=True)
+        stored.response_body_enc = encrypt(response.get_data(as_text=True))
         stored.completed = True
         db.session.commit()
     return response
@@ -71,7 +79,8 @@ def _replay(owner: str, key: str, fingerprint: str) -> Response:
             "A request with this Idempotency-Key is still being processed.",
             headers={"Retry-After": "1"},
         )
-    response = Response(existing.response_body, status=existing.status_code, mimetype="application/json")
+    body = decrypt(existing.response_body_enc) if existing.response_body_enc is not None else ""
+    response = Response(body, status=existing.status_code, mimetype="application/json")
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
@@ -81,3 +90,18 @@ def _forget(record_id: int) -> None:
     if stored is not None:
         db.session.delete(stored)
         db.session.commit()
+
+
+def delete_expired_records(batch_size: int = 1000, max_batches: int = 100) -> int:
+    """Delete the records older than ``IDEMPOTENCY_KEEP``, in batches; returns how many went."""
+    cutoff = clock.now() - IDEMPOTENCY_KEEP
+    deleted = 0
+    for _ in range(max_batches):
+        expired = select(IdempotencyRecord.id).where(IdempotencyRecord.created_at < cutoff).limit(batch_size)
+        gone = db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(expired.scalar_subquery())))
+        count = int(gone.rowcount)  # type: ignore[attr-defined]
+        db.session.commit()
+        deleted += count
+        if count < batch_size:
+            break
+    return deleted

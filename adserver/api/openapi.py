@@ -95,7 +95,7 @@ def build_openapi() -> dict[str, Any]:
         if op.method == "post":
             operation["parameters"].append(
                 {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-                 "description": "A repeat with the same key and body returns the first answer."}
+                 "description": "A repeat with the same key and body within a day returns the first answer."}
             )  # fmt: skip
         paths.setdefault(op.path, {})[op.method] = operation
     return {

@@ -156,7 +156,8 @@ class ApiKey(Base):
 
 
 class IdempotencyRecord(Base):
-    """The first answer to a mutating POST sent with an Idempotency-Key."""
+    """The first answer to a mutating POST sent with an Idempotency-Key, kept a day, sealed (an answer
+    can hold a secret shown once)."""
 
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("principal", "key"),)
@@ -166,6 +167,6 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(255))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[str | None] = mapped_column(Text)
+    response_body_enc: Mapped[str | None] = mapped_column(Text)
     completed: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

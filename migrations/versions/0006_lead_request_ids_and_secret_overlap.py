@@ -7,7 +7,7 @@ moment after a rotation: until then deliveries carry a signature under each secr
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-05 09:00:00
+Create Date: 2026-12-03 11:00:00
 
 """
 import sqlalchemy as sa

@@ -58,3 +58,31 @@ def test_an_unusable_key_is_400(client, admin):
     response = client.post("/v1/schools", json=school_body(), headers={**admin, "Idempotency-Key": "x" * 300})
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_idempotency_key"
+
+
+def test_a_stored_answer_holds_no_secret_in_the_clear_and_goes_after_a_day(app, client, admin):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from adserver import clock
+    from adserver.api.idempotency import delete_expired_records
+    from adserver.extensions import db
+    from adserver.models import IdempotencyRecord
+
+    headers = {**admin, "Idempotency-Key": "publisher-1"}
+    first = client.post("/v1/publishers", json={"name": "Guides", "domains": ["guides.example"]}, headers=headers)
+    secret = first.get_json()["secret_key"]
+    with app.app_context():
+        (stored,) = db.session.scalars(select(IdempotencyRecord.response_body_enc)).all()
+        assert stored and secret not in stored  # sealed: the key shown once is not kept readable
+    again = client.post("/v1/publishers", json={"name": "Guides", "domains": ["guides.example"]}, headers=headers)
+    assert again.get_json()["secret_key"] == secret  # the replay still answers it
+
+    with app.app_context():
+        assert delete_expired_records() == 0
+        clock.set_now(clock.now() + timedelta(days=1, minutes=1))
+        try:
+            assert delete_expired_records() == 1
+        finally:
+            clock.set_now(None)

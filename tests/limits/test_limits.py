@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 
 from config.settings import load_settings
@@ -164,3 +165,19 @@ def test_with_its_redis_stopped_ads_are_answered_as_without_a_limiter(another_ap
         assert first[0] in (200, 422, 503)
     outages = [r for r in caplog.records if "not enforced" in r.getMessage()]
     assert len(outages) == 1
+
+
+def test_a_full_redis_is_a_503_not_a_500(another_app, private_redis, make_world) -> None:
+    """Redis run with noeviction (as docs/deploy.md says) refuses writes once full: the API answers 503
+    with Retry-After, as for any backing service that cannot serve."""
+    url, _ = private_redis
+    world: LeadWorld = make_world()
+    client = another_app(replace(load_settings(), redis_url=url, embedded_redis=False))
+    key = world.publisher["publishable_key"]
+    assert _ads(client, key).status_code == 200
+    server = redis.Redis.from_url(url)
+    server.config_set("maxmemory-policy", "noeviction")
+    server.config_set("maxmemory", server.info("memory")["used_memory"])  # full from now on
+    response = _ads(client, key)
+    assert response.status_code == 503, response.get_json()
+    assert response.get_json()["error"]["code"] == "service_unavailable" and response.headers["Retry-After"]

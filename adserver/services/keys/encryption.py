@@ -24,7 +24,7 @@ from sqlalchemy import Column, Table, select, update
 
 from adserver.crypto import decrypt, encrypt, under_current_key
 from adserver.extensions import db
-from adserver.models import Lead, School
+from adserver.models import IdempotencyRecord, Lead, School
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ SEALED = (
     SealedColumns(cast(Table, Lead.__table__), ("first_name_enc", "last_name_enc", "email_enc", "phone_enc",
                                                  "postal_code_enc", "consent_ip_enc")),
     SealedColumns(cast(Table, School.__table__), ("delivery_secret_encrypted", "delivery_secret_previous_encrypted")),
+    SealedColumns(cast(Table, IdempotencyRecord.__table__), ("response_body_enc",)),
 )  # fmt: skip
 
 
