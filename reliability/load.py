@@ -212,14 +212,18 @@ def main() -> int:
         prefix = workdir / "locust"
         locust_env = {**env, "LOAD_PUBLISHER_KEY": publisher_key, "LOAD_POSTAL_CODES": ",".join(POSTAL_CODES),
                       "LOAD_INTERESTS": ",".join(INTERESTS)}  # fmt: skip
+        locust_log = open(workdir / "locust.log", "wb")  # noqa: SIM115 (closed below)
         subprocess.run(
             [str(VENV_BIN / "locust"), "-f", str(ROOT / "reliability" / "locustfile.py"), "--headless",
              "--users", str(users), "--spawn-rate", str(users), "--run-time", duration, "--host", stack.url,
              "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"],
-            cwd=ROOT, env=locust_env, check=False, stdout=subprocess.DEVNULL,
+            cwd=ROOT, env=locust_env, check=False, stdout=locust_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        locust_log.close()
         sampler.stop()
         stack.supervise()
+        if not Path(f"{prefix}_stats.csv").exists():
+            raise RuntimeError("Locust wrote no statistics:\n" + (workdir / "locust.log").read_text()[-3000:])
         print(f"\nThroughput and latency (ms) per endpoint, {users} users, {duration}")
         print(table(("endpoint", "requests", "req/s", "p50", "p95", "p99", "errors"),
                     stats_rows(Path(f"{prefix}_stats.csv"))))  # fmt: skip
