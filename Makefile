@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: help install run test migrate seed bench check-install lint format clean
+.PHONY: help install run test migrate seed bench chaos load check-install lint format clean
 
 help: ## Show this help
 	@echo "adserver: lead-generation ad server for higher-education marketing"
@@ -38,6 +38,12 @@ seed: install ## Add the demo catalog (idempotent)
 
 bench: install ## Run the benchmarks and print their figures
 	$(PY) bench/run_all.py
+
+chaos: install ## Faults injected into the real stack (own PostgreSQL and Redis), then what held (a few minutes)
+	$(PY) -m reliability.chaos
+
+load: install ## Locust's realistic mix against gunicorn for LOAD_DURATION (3m): latency, errors, memory
+	$(PY) -m reliability.load
 
 check-install: ## A clean venv from requirements.txt alone delivers one lead (needs PostgreSQL and Redis)
 	$(PYTHON) scripts/check_production_install.py

@@ -1,8 +1,14 @@
 """Idempotency-Key: a repeated POST with the same key and body gets the first answer.
 
+The key is recorded before the request runs and its answer after. A repeat while the first request
+may still be running gets 409 ``idempotency_in_progress``; once no request can still be running
+(``IN_PROGRESS_LEASE_S``), the record belongs to one whose process died before it stored its answer
+(a killed web worker, a database gone before the answer was stored), and the repeat runs the
+request again instead of being refused for ever.
+
 The first answer is kept for ``IDEMPOTENCY_KEEP`` (a day), sealed like personal data: an answer can
-hold a secret shown once (a new key, a school's signing secret). Older records are deleted with the
-expired events (``services.reporting.retention``)."""
+hold a secret shown once (a new key, a school's signing secret). A beat task deletes older records.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Response, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adserver import clock
@@ -19,6 +25,10 @@ from adserver.crypto import decrypt, encrypt, keyed_hash
 from adserver.errors import ApiError
 from adserver.extensions import db
 from adserver.models import IdempotencyRecord
+from adserver.models.base import utcnow
+
+# Longer than any request may run: gunicorn kills a worker whose request takes more than its 30 s timeout.
+IN_PROGRESS_LEASE_S = 60
 
 IDEMPOTENCY_KEEP = timedelta(days=1)
 
@@ -36,14 +46,9 @@ def replay_or_run(principal: Principal | None, run: Callable[[], Response]) -> R
     owner = principal.key_id if principal else f"ip:{request.remote_addr}"
     fingerprint = _fingerprint()
 
-    record = IdempotencyRecord(principal=owner, key=key, request_fingerprint=fingerprint)
-    db.session.add(record)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+    record_id = _record(owner, key, fingerprint)
+    if record_id is None:
         return _replay(owner, key, fingerprint)
-    record_id = record.id
 
     try:
         response = run()
@@ -64,6 +69,29 @@ def replay_or_run(principal: Principal | None, run: Callable[[], Response]) -> R
         stored.completed = True
         db.session.commit()
     return response
+
+
+def _record(owner: str, key: str, fingerprint: str) -> int | None:
+    """Record the key as this request's, or take over a record whose request died before it stored
+    its answer; None when the key belongs to another request (answered, or perhaps still running)."""
+    record = IdempotencyRecord(principal=owner, key=key, request_fingerprint=fingerprint)
+    db.session.add(record)
+    try:
+        db.session.commit()
+        return record.id
+    except IntegrityError:
+        db.session.rollback()
+    now = utcnow()
+    abandoned: int | None = db.session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.principal == owner, IdempotencyRecord.key == key,
+               IdempotencyRecord.request_fingerprint == fingerprint, IdempotencyRecord.completed.is_(False),
+               IdempotencyRecord.created_at < now - timedelta(seconds=IN_PROGRESS_LEASE_S))
+        .values(created_at=now)
+        .returning(IdempotencyRecord.id)
+    ).scalar_one_or_none()  # fmt: skip
+    db.session.commit()
+    return abandoned
 
 
 def _replay(owner: str, key: str, fingerprint: str) -> Response:

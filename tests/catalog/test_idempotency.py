@@ -86,3 +86,48 @@ def test_a_stored_answer_holds_no_secret_in_the_clear_and_goes_after_a_day(app, 
             assert delete_expired_records() == 1
         finally:
             clock.set_now(None)
+
+
+def _abandon(app, like_key: str, key: str, seconds_ago: float) -> None:
+    """A record of ``key`` for the same request as ``like_key``'s, left in progress ``seconds_ago``: what a
+    request whose process died (a killed web worker) before it stored its answer leaves behind."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from adserver.extensions import db
+    from adserver.models import IdempotencyRecord
+    from adserver.models.base import utcnow
+
+    with app.app_context():
+        first = db.session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == like_key)).one()
+        left = IdempotencyRecord(principal=first.principal, key=key, request_fingerprint=first.request_fingerprint,
+                                 created_at=utcnow() - timedelta(seconds=seconds_ago))  # fmt: skip
+        db.session.add(left)
+        db.session.commit()
+        db.session.remove()
+
+
+def test_a_repeat_while_the_first_request_may_still_run_is_told_to_wait(app, client, admin):
+    client.post("/v1/schools", json=school_body(), headers={**admin, "Idempotency-Key": "first"})
+    _abandon(app, "first", "died", seconds_ago=20)
+
+    response = client.post("/v1/schools", json=school_body(), headers={**admin, "Idempotency-Key": "died"})
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "idempotency_in_progress"
+    assert _count_schools(client, admin) == 1
+
+
+def test_a_key_whose_request_died_before_answering_is_not_refused_for_ever(app, client, admin):
+    from adserver.api.idempotency import IN_PROGRESS_LEASE_S
+
+    client.post("/v1/schools", json=school_body(), headers={**admin, "Idempotency-Key": "first"})
+    _abandon(app, "first", "died", seconds_ago=IN_PROGRESS_LEASE_S + 1)
+
+    headers = {**admin, "Idempotency-Key": "died"}
+    retried = client.post("/v1/schools", json=school_body(), headers=headers)
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried.headers
+    again = client.post("/v1/schools", json=school_body(), headers=headers)
+    assert again.get_json() == retried.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    assert _count_schools(client, admin) == 2

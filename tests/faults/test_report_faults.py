@@ -151,3 +151,36 @@ def test_the_private_redis_keeps_its_data_across_a_restart(tmp_path) -> None:
         assert server.client().get("kept") == b"1"
     finally:
         server.stop()
+
+
+def test_stored_entries_are_acknowledged_and_deleted_together_even_when_the_reply_is_lost(private_redis):
+    """Redis paused past the client's timeout: the client gives up, and the server runs what it was sent
+    when it wakes. Entries must then be gone from the stream, or still pending (to be reclaimed): never
+    acknowledged and left in the stream, where nothing reads them again."""
+    import threading
+    import time
+
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from adserver.services.reporting.events import acknowledge
+
+    server = private_redis.client()
+    server.xgroup_create(IMPRESSION_STREAM, GROUP, id="0", mkstream=True)
+    for n in range(3):
+        server.xadd(IMPRESSION_STREAM, {"e": str(n)})
+    ids = [entry_id for entry_id, _ in server.xreadgroup(GROUP, "w1", {IMPRESSION_STREAM: ">"})[0][1]]
+
+    impatient = redis.Redis(port=private_redis.port, socket_timeout=0.3, retry=Retry(NoBackoff(), 1))
+    impatient.ping()
+    pause = threading.Thread(target=lambda: private_redis.client().execute_command("DEBUG", "SLEEP", 1.5))
+    pause.start()
+    time.sleep(0.2)
+    with pytest.raises(redis.TimeoutError):
+        acknowledge(impatient, IMPRESSION_STREAM, ids)
+    pause.join()
+    time.sleep(0.5)  # the server runs what it was sent once it wakes
+
+    left, pending = server.xlen(IMPRESSION_STREAM), server.xpending(IMPRESSION_STREAM, GROUP)["pending"]
+    assert (left, pending) in ((0, 0), (3, 3))

@@ -183,9 +183,19 @@ def _store(client: redis.Redis, kind: EventKind, entries: list[tuple[bytes, dict
             return 0
         stored = _insert_and_count(kind, rows)
         db.session.commit()
-    client.xack(kind.stream, GROUP, *ids)
-    client.xdel(kind.stream, *ids)
+    acknowledge(client, kind.stream, ids)
     return stored
+
+
+def acknowledge(client: redis.Redis, stream: str, ids: list[bytes]) -> None:
+    """Acknowledge and delete stored entries in one transaction (MULTI/EXEC): if the reply is lost
+    (Redis paused or restarting), either both happened or neither, and entries left pending are
+    reclaimed and stored again (once: inserts skip ids already stored). Acknowledged but never deleted,
+    they would stay in the stream for good, read by nobody."""
+    pipe = client.pipeline(transaction=True)
+    pipe.xack(stream, GROUP, *ids)
+    pipe.xdel(stream, *ids)
+    pipe.execute()
 
 
 def persist_stream(kind: EventKind) -> int:
