@@ -64,3 +64,23 @@ def test_a_failed_warm_up_leaves_the_build_to_the_first_request(app: Any, make_s
     finally:
         broken.extensions["campaign_index"].stop()
         broken.testing = True
+
+
+def test_a_change_after_redis_lost_its_data_is_not_mistaken_for_the_version_already_built(
+    app: Any, make_school: Any, make_campaign: Any
+) -> None:
+    """Redis losing its data takes the version key with it; the first change after that must still
+    read as new to a process that built its index before the loss, however many changes it saw."""
+    from adserver.extensions import redis_client
+
+    school = make_school()
+    with app.app_context():
+        redis_client.client.flushdb()
+    first = make_campaign(school)
+    holder = IndexHolder(app)
+    with app.app_context():
+        assert first["id"] in holder.current().by_id
+        redis_client.client.flushdb()  # the loss, between two polls of the version
+    second = make_campaign(school)
+    with app.app_context():
+        assert second["id"] in holder.current().by_id

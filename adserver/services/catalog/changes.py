@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 import redis
 
 from adserver.extensions import redis_client
 
 CATALOG_VERSION_KEY = "catalog:version"
-CATALOG_CHANNEL = "catalog:changed"
 log = logging.getLogger(__name__)
 
 
 def notify_catalog_changed() -> None:
-    """Bump the catalog version after a committed change. A Redis outage must not fail the
-    write that already committed: indexes also rebuild on a timer."""
+    """Give the catalog a new version after a committed change. The version is a random token,
+    not a counter: a counter starts again from 1 after Redis loses its data and could come back to
+    the very value a process last built from, which would then never see the change. A Redis
+    outage must not fail the write that already committed: indexes also rebuild on a timer."""
     try:
-        client = redis_client.client
-        version = client.incr(CATALOG_VERSION_KEY)
-        client.publish(CATALOG_CHANNEL, str(version))
+        redis_client.client.set(CATALOG_VERSION_KEY, secrets.token_hex(8))
     except redis.RedisError:
         log.warning("could not announce a catalog change; indexes will catch up on their timer")
