@@ -113,12 +113,13 @@ def endpoint(
         path = path.replace("{" + converter, "{")
 
     # Any key may be refused for its address's failed authentications, and any body for its size; what a
-    # query or body model refuses is 422, a malformed Idempotency-Key or cursor is 400, and a request
-    # line over gunicorn's limit (4 KB) is 414 before the app sees it.
+    # query or body model refuses is 422, a malformed cursor is 400, and a request line over gunicorn's
+    # limit (4 KB) is 414 before the app sees it. An Idempotency-Key (POST) may be malformed (400), in use
+    # by a request still running (409) or already used with another request (422).
     takes_cursor = query is not None and "cursor" in query.model_fields
     errors = tuple(sorted({
         *errors, *((429,) if roles or limits else ()), *((413, 422) if body else ()), *((414, 422) if query else ()),
-        *((400,) if method.upper() == "POST" or takes_cursor else ()),
+        *((400,) if takes_cursor else ()), *((400, 409, 422) if method.upper() == "POST" else ()),
     }))  # fmt: skip
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Response]:

@@ -71,10 +71,10 @@ def build_openapi() -> dict[str, Any]:
             responses[str(op.status)] = {"description": _STATUS_TEXT.get(op.status, "OK")}
         responses.update(copy.deepcopy(op.extra_responses))
         for status in op.errors:
-            responses[str(status)] = {
-                "description": _STATUS_TEXT.get(status, "Error"),
-                "content": {"application/json": {"schema": error_ref}},
-            }
+            # gunicorn answers 414 itself, in HTML, before the app sees the request.
+            content = {"text/html": {"schema": {"type": "string"}}} if status == 414 else {
+                "application/json": {"schema": error_ref}}  # fmt: skip
+            responses[str(status)] = {"description": _STATUS_TEXT.get(status, "Error"), "content": content}
         operation: dict[str, Any] = {
             "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
             "summary": op.summary,
