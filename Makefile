@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: help install run test migrate seed bench chaos load check-install lint format clean
+.PHONY: help install run test migrate seed bench chaos load fuzz check-install lint format clean
 
 help: ## Show this help
 	@echo "adserver: lead-generation ad server for higher-education marketing"
@@ -44,6 +44,9 @@ chaos: install ## Faults injected into the real stack (own PostgreSQL and Redis)
 
 load: install ## Locust's realistic mix against gunicorn for LOAD_DURATION (3m): latency, errors, memory
 	$(PY) -m reliability.load
+
+fuzz: install ## Schemathesis, every check and phase, as every kind of key, against gunicorn (FUZZ_MAX_EXAMPLES, FUZZ_SEED)
+	$(PY) fuzz/run.py
 
 check-install: ## A clean venv from requirements.txt alone delivers one lead (needs PostgreSQL and Redis)
 	$(PYTHON) scripts/check_production_install.py

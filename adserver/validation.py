@@ -3,6 +3,7 @@ PATCH bodies into the object they change."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -25,6 +26,16 @@ def parse_model(model: type[M], data: Any) -> M:
     """Validate ``data`` against ``model``; 422 ``validation_error`` naming each failing field."""
     try:
         return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(errors_to_fields(exc)) from None
+
+
+def parse_body(model: type[M], body: bytes | dict[str, Any]) -> M:
+    """Validate a JSON request body (its bytes, or a PATCH merged into its object) against ``model``,
+    strictly: a JSON type other than the document's (``0`` for a boolean, ``"5"`` for a number) is
+    refused, not converted. 422 ``validation_error`` naming each failing field."""
+    try:
+        return model.model_validate_json(body if isinstance(body, bytes) else json.dumps(body), strict=True)
     except ValidationError as exc:
         raise validation_error(errors_to_fields(exc)) from None
 

@@ -19,7 +19,7 @@ from adserver.api import idempotency
 from adserver.api.limits import RouteLimits, check_route
 from adserver.auth import Principal, authenticate
 from adserver.errors import ApiError
-from adserver.validation import parse_model
+from adserver.validation import parse_body, parse_model
 
 PUBLIC: tuple[str, ...] = ()
 
@@ -112,8 +112,15 @@ def endpoint(
     for converter in ("string:", "path:"):
         path = path.replace("{" + converter, "{")
 
-    # Any key may be refused for its address's failed authentications, and any body for its size.
-    errors = tuple(sorted({*errors, *((429,) if roles or limits else ()), *((413,) if body else ())}))
+    # Any key may be refused for its address's failed authentications, and any body for its size; what a
+    # query or body model refuses is 422, a malformed cursor is 400, and a request line over gunicorn's
+    # limit (4 KB) is 414 before the app sees it. An Idempotency-Key (POST) may be malformed (400), in use
+    # by a request still running (409) or already used with another request (422).
+    takes_cursor = query is not None and "cursor" in query.model_fields
+    errors = tuple(sorted({
+        *errors, *((429,) if roles or limits else ()), *((413, 422) if body else ()), *((414, 422) if query else ()),
+        *((400,) if takes_cursor else ()), *((400, 409, 422) if method.upper() == "POST" else ()),
+    }))  # fmt: skip
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Response]:
         OPERATIONS.append(
@@ -155,7 +162,7 @@ def endpoint(
                     # A partial (PATCH) body is merged into the current object by the service,
                     # which validates the result against the full model.
                     data = read_json_body()
-                    kwargs["body"] = data if partial else parse_model(body, data)
+                    kwargs["body"] = data if partial else parse_body(body, request.get_data(cache=True))
                 return render(handler(**kwargs), status)
 
             if method.upper() == "POST" and request.headers.get("Idempotency-Key") is not None:

@@ -12,6 +12,7 @@ hold a secret shown once (a new key, a school's signing secret). A beat task del
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -32,6 +33,10 @@ IN_PROGRESS_LEASE_S = 60
 
 IDEMPOTENCY_KEEP = timedelta(days=1)
 
+# 1 to 255 printable ASCII characters; a header's surrounding spaces are not part of its value.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
 
 def _fingerprint() -> str:
     # Keyed: a bare hash of a small body (a privacy request's email) could be reversed by guessing.
@@ -40,9 +45,10 @@ def _fingerprint() -> str:
 
 def replay_or_run(principal: Principal | None, run: Callable[[], Response]) -> Response:
     """Run the request once per (key owner, Idempotency-Key); replay the stored answer after that."""
-    key = (request.headers.get("Idempotency-Key") or "").strip()
-    if not key or len(key) > 255 or not key.isprintable():
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters.")
+    key = request.headers.get("Idempotency-Key") or ""
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable ASCII "
+                       "characters, not starting or ending with a space.")  # fmt: skip
     owner = principal.key_id if principal else f"ip:{request.remote_addr}"
     fingerprint = _fingerprint()
 

@@ -62,7 +62,10 @@ def _wants_csv(query: LeadFeedQuery) -> bool:
 
 
 @endpoint(bp, "GET", "/v1/leads", summary="The lead feed", roles=("admin", "school"), query=LeadFeedQuery,
-          response=Page[LeadOut], errors=(400, 401, 403, 422))  # fmt: skip
+          response=Page[LeadOut], errors=(400, 401, 403, 422),
+          extra_responses={"200": {"description": "The leads", "content": {
+              "application/json": {"schema": {"$ref": "#/components/schemas/Page_LeadOut"}},
+              "text/csv": {"schema": {"type": "string"}}}}})  # fmt: skip
 def list_leads(principal: Principal, query: LeadFeedQuery) -> Page[LeadOut] | Response:
     """A school key reads its own leads, an admin key all (`school_id=` filters), oldest first, with
     every submitted field and the consent record. `format=csv` or `Accept: text/csv` answers

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel
 
 from adserver.api.endpoint import OPERATIONS, Operation
+from adserver.api.idempotency import IDEMPOTENCY_KEY_PATTERN
 from adserver.schemas.common import ErrorResponse
 
 bp = Blueprint("openapi", __name__)
@@ -16,6 +17,7 @@ bp = Blueprint("openapi", __name__)
 _STATUS_TEXT = {
     200: "OK", 201: "Created", 302: "Found", 400: "Malformed request", 401: "Missing or unknown key",
     403: "Key of the wrong role", 404: "Not found", 409: "Conflict", 410: "Expired", 413: "Body too large",
+    414: "Request line too long",
     415: "Not JSON", 422: "Validation failed", 429: "Rate limited", 503: "Backing service unavailable",
 }  # fmt: skip
 _REF = "#/components/schemas/{model}"
@@ -69,10 +71,10 @@ def build_openapi() -> dict[str, Any]:
             responses[str(op.status)] = {"description": _STATUS_TEXT.get(op.status, "OK")}
         responses.update(copy.deepcopy(op.extra_responses))
         for status in op.errors:
-            responses[str(status)] = {
-                "description": _STATUS_TEXT.get(status, "Error"),
-                "content": {"application/json": {"schema": error_ref}},
-            }
+            # gunicorn answers 414 itself, in HTML, before the app sees the request.
+            content = {"text/html": {"schema": {"type": "string"}}} if status == 414 else {
+                "application/json": {"schema": error_ref}}  # fmt: skip
+            responses[str(status)] = {"description": _STATUS_TEXT.get(status, "Error"), "content": content}
         operation: dict[str, Any] = {
             "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
             "summary": op.summary,
@@ -94,7 +96,8 @@ def build_openapi() -> dict[str, Any]:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
         if op.method == "post":
             operation["parameters"].append(
-                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                {"name": "Idempotency-Key", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                  "description": "A repeat with the same key and body within a day returns the first answer."}
             )  # fmt: skip
         paths.setdefault(op.path, {})[op.method] = operation

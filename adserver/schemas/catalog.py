@@ -9,10 +9,10 @@ from urllib.parse import urlparse
 from zoneinfo import available_timezones
 
 from flask import current_app
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from adserver.geo import COUNTRIES, REGION_CODES, InvalidPostalCode, resolve_postal_code
-from adserver.schemas.common import MULTI_LINE, SINGLE_LINE, HttpUrl, Id, In, Name, Out
+from adserver.schemas.common import MULTI_LINE, SINGLE_LINE, Cursor, HttpUrl, Id, In, Name, Out
 from adserver.taxonomy import INTEREST_BY_SLUG
 
 DegreeLevel = Literal["certificate", "associate", "bachelor", "master", "doctorate"]
@@ -83,11 +83,14 @@ def _delivery_url(value: str) -> str:
     return value
 
 
-Interest = Annotated[str, AfterValidator(_interest)]
+Interest = Annotated[
+    str, AfterValidator(_interest), WithJsonSchema({"type": "string", "enum": sorted(INTEREST_BY_SLUG)})
+]
 RegionCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_region)]
 CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
 PostalCode = Annotated[str, StringConstraints(max_length=16), AfterValidator(_postal_code)]
-Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
+Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone),
+                     WithJsonSchema({"type": "string", "enum": sorted(_TIMEZONES)})]  # fmt: skip
 Hostname = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+(:\d+)?$")]
 Bullet = Annotated[str, StringConstraints(min_length=1, max_length=300), SINGLE_LINE]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=60), SINGLE_LINE]
@@ -193,7 +196,7 @@ class SchoolOut(Out):
 
 class SchoolListQuery(In):
     limit: int = Field(50, ge=1, le=500)
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Cursor | None = None
 
 
 class KeyOut(Out):
@@ -211,7 +214,8 @@ class PricingIn(In):
 
 class BudgetIn(In):
     daily_cents: int | None = Field(None, ge=1, le=1_000_000_000)
-    total_cents: int | None = Field(None, ge=1, le=100_000_000_000)
+    # At most what the database's integer column holds ($21 million).
+    total_cents: int | None = Field(None, ge=1, le=2_147_483_647)
 
 
 class CapsIn(In):
@@ -355,7 +359,7 @@ class CampaignListQuery(In):
     school_id: Id | None = None
     status: CampaignStatus | None = None
     limit: int = Field(50, ge=1, le=500)
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Cursor | None = None
 
 
 # ---- ads -----------------------------------------------------------------

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
-from urllib.parse import urlparse
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 T = TypeVar("T")
 
@@ -22,30 +33,73 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_EXCEPT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What an input model trims from both ends of a string before checking it (Unicode White_Space).
+_TRIMMED = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-def _no_control_chars(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
+def trimmed_pattern(forbidden: str) -> str:
+    """The pattern of what a client may send for a string that is trimmed and must then be one or more
+    characters outside ``forbidden`` (a bracket expression's inside): the document describes the raw
+    value, the code checks the trimmed one."""
+    edge = f"[^{forbidden}{_TRIMMED}]"
+    return f"^[{_TRIMMED}]*{edge}(?:[^{forbidden}]*{edge})?[{_TRIMMED}]*$"
 
 
-def _no_control_chars_but_line_breaks(value: str) -> str:
-    if _CONTROL_EXCEPT_LINE_BREAKS.search(value):
-        raise ValueError("must not contain control characters")
-    return value
+@dataclass(frozen=True)
+class DocumentedPattern:
+    """Adds ``pattern`` to a string's JSON schema without changing how it is validated: for a check that
+    a validator makes with its own message, which the document must still state."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "pattern": self.pattern}
 
 
-SINGLE_LINE = AfterValidator(_no_control_chars)
-MULTI_LINE = AfterValidator(_no_control_chars_but_line_breaks)
+@dataclass(frozen=True)
+class NoControlChars:
+    """A text field that refuses the ``forbidden`` characters (a bracket expression's inside) with a
+    message of its own, and says so in the document: a pattern of the raw value, which may carry
+    whitespace around a value of at least one character."""
+
+    forbidden: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        found = re.compile(f"[{self.forbidden}]").search
+
+        def refuse_control_chars(value: str) -> str:
+            if found(value):
+                raise ValueError("must not contain control characters")
+            return value
+
+        return core_schema.no_info_after_validator_function(refuse_control_chars, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "pattern": trimmed_pattern(self.forbidden)}
+
+
+SINGLE_LINE = NoControlChars(r"\x00-\x1f\x7f")
+MULTI_LINE = NoControlChars(r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f")  # tab, line feed and carriage return allowed
+
+# An http(s) URL with a host: the scheme (any case), a host of letters, digits, dots and dashes,
+# an optional port, then an optional path, query or fragment without spaces or control characters.
+_HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\x00-\x20\x7f]*)?")
 
 
 def _http_url(value: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    if not _HTTP_URL.fullmatch(value):
         raise ValueError("must be an http or https URL")
+    return value
+
+
+def _iso_8601(value: Any) -> Any:
+    # pydantic would also read a number ("0.5") as seconds since 1970; the document says ISO-8601.
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 date and time, e.g. 2026-11-01T00:00:00Z")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO-8601 date and time, e.g. 2026-11-01T00:00:00Z") from None
     return value
 
 
@@ -56,10 +110,13 @@ def _with_offset(value: datetime) -> datetime:
 
 
 # A moment a client names (``since=``): without an offset it would mean no one moment.
-AwareTime = Annotated[datetime, AfterValidator(_with_offset)]
+AwareTime = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_with_offset)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200), SINGLE_LINE]
-HttpUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
+HttpUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url),
+                    DocumentedPattern(f"^[{_TRIMMED}]*{_HTTP_URL.pattern}[{_TRIMMED}]*$")]  # fmt: skip
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+# A page's cursor: opaque, in the URL-safe base64 alphabet the API writes it in.
+Cursor = Annotated[str, StringConstraints(max_length=300, pattern=r"^[A-Za-z0-9_-]*$")]
 
 
 class ErrorDetail(BaseModel):
@@ -79,4 +136,4 @@ class Page(BaseModel, Generic[T]):
 
 class PageQuery(In):
     limit: int = Field(50, ge=1, le=500)
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Cursor | None = None

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from adserver.schemas.catalog import ConsentText, EducationLevel
-from adserver.schemas.common import SINGLE_LINE, AwareTime, HttpUrl, Id, In, Out
+from adserver.schemas.common import SINGLE_LINE, AwareTime, Cursor, HttpUrl, Id, In, Out
 
 NANP_COUNTRY_CODE = 1
 
@@ -171,4 +171,4 @@ class LeadFeedQuery(In):
     school_id: Id | None = Field(None, description="Admin only: one school's leads.")
     format: Literal["json", "csv"] | None = Field(None, description="`csv` (or `Accept: text/csv`) for CSV.")
     limit: int = Field(50, ge=1, le=500)
-    cursor: Annotated[str, StringConstraints(max_length=300)] | None = None
+    cursor: Cursor | None = None

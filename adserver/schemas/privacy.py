@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from adserver.schemas.common import AwareTime, Id, In, Out
+from adserver.schemas.common import AwareTime, Cursor, Id, In, Out
 from adserver.schemas.leads import Email, Phone
 
 
 class PersonIn(In):
     """The person a privacy request is for: their email, their phone, or both."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["email"], "properties": {"email": {"type": "string"}}},
+        {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+    ]})  # fmt: skip
 
     email: Email | None = Field(None, description="Compared case-insensitively, as duplicate checks do.")
     phone: Phone | None = Field(None, description="A US or Canada number in any common format (compared in E.164).")
@@ -44,4 +49,4 @@ class OptOutsQuery(In):
     since: AwareTime | None = Field(None, description="Only notices of requests at or after this time (ISO-8601).")
     school_id: Id | None = Field(None, description="Admin only: one school's notices.")
     limit: int = Field(50, ge=1, le=500)
-    cursor: Annotated[str, StringConstraints(max_length=300)] | None = None
+    cursor: Cursor | None = None

@@ -17,7 +17,7 @@ class ReportQuery(In):
     to: date = Field(description="Last day, inclusive (UTC); at most 400 days after `from`.")
     group_by: str = Field(
         "day", description="Comma-separated dimensions, any of `day`, `campaign`, `school`, `publisher`.",
-        pattern=r"^[a-z]+(,[a-z]+)*$", max_length=40,
+        pattern=r"^(day|campaign|school|publisher)(,(day|campaign|school|publisher))*$", max_length=40,
     )  # fmt: skip
     campaign_id: Id | None = None
     school_id: Id | None = None

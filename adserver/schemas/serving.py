@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, model_validator
 
 from adserver.schemas.catalog import DegreeLevel, EligibilityOut, Interest, Modality
 from adserver.schemas.common import SINGLE_LINE, Id, In, Out
@@ -33,9 +33,15 @@ class AdsQuery(In):
     user_agent: Annotated[str, StringConstraints(max_length=1000), SINGLE_LINE] | None = Field(
         None, description="Secret keys: the visitor's user agent, which bot detection uses instead of the caller's.",
     )  # fmt: skip
-    user_ip: Annotated[str, StringConstraints(max_length=45), AfterValidator(_ip_address)] | None = Field(
-        None, description="Secret keys: the visitor's IP address (IPv4 or IPv6)."
-    )
+    user_ip: (
+        Annotated[
+            str,
+            StringConstraints(max_length=45),
+            AfterValidator(_ip_address),
+            WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+        ]
+        | None
+    ) = Field(None, description="Secret keys: the visitor's IP address (IPv4 or IPv6).")
 
     @model_validator(mode="before")
     @classmethod

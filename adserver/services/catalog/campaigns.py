@@ -12,7 +12,7 @@ from adserver.extensions import db
 from adserver.models import Ad, Campaign, Publisher, School
 from adserver.schemas.catalog import AdIn, AdOut, CampaignIn, CampaignOut
 from adserver.services.catalog.changes import notify_catalog_changed
-from adserver.validation import merge_patch, parse_model
+from adserver.validation import merge_patch, parse_body
 
 
 def _check_campaign_references(data: CampaignIn) -> School:
@@ -103,7 +103,7 @@ def update_campaign(campaign: Campaign, patch: dict[str, Any]) -> Campaign:
     current = campaign_out(campaign).model_dump(mode="json")
     for server_owned in ("id", "created_at", "updated_at"):
         current.pop(server_owned)
-    data = parse_model(CampaignIn, merge_patch(current, patch))
+    data = parse_body(CampaignIn, merge_patch(current, patch))
     school = _check_campaign_references(data)
     _apply_campaign(campaign, data, school)
     db.session.commit()
@@ -130,7 +130,7 @@ def update_ad(ad: Ad, patch: dict[str, Any]) -> Ad:
     current = ad_out(ad).model_dump(mode="json")
     for server_owned in ("id", "campaign_id", "created_at", "updated_at"):
         current.pop(server_owned)
-    data = parse_model(AdIn, merge_patch(current, patch))
+    data = parse_body(AdIn, merge_patch(current, patch))
     for name, value in data.model_dump().items():
         setattr(ad, name, value)
     db.session.commit()

@@ -9,7 +9,7 @@ from adserver.extensions import db
 from adserver.models import Publisher
 from adserver.schemas.catalog import PublisherIn
 from adserver.services.catalog.changes import notify_catalog_changed
-from adserver.validation import merge_patch, parse_model
+from adserver.validation import merge_patch, parse_body
 
 
 def create_publisher(data: PublisherIn) -> tuple[Publisher, str, str]:
@@ -26,7 +26,7 @@ def create_publisher(data: PublisherIn) -> tuple[Publisher, str, str]:
 
 def update_publisher(publisher: Publisher, patch: dict[str, Any]) -> Publisher:
     current = {"name": publisher.name, "domains": publisher.domains}
-    data = parse_model(PublisherIn, merge_patch(current, patch))
+    data = parse_body(PublisherIn, merge_patch(current, patch))
     publisher.name, publisher.domains = data.name, data.domains
     db.session.commit()
     clear_key_cache()

@@ -19,7 +19,7 @@ from adserver.models import Campus, Program, School
 from adserver.schemas.catalog import CampusIn, SchoolIn, SchoolOut
 from adserver.services.catalog.changes import notify_catalog_changed
 from adserver.services.leads.webhooks import new_signing_secret
-from adserver.validation import merge_patch, parse_model
+from adserver.validation import merge_patch, parse_body
 
 
 def default_consent_text(school_name: str) -> str:
@@ -136,7 +136,7 @@ def update_school(school: School, patch: dict[str, Any]) -> School:
     merged = merge_patch(current, {k: v for k, v in patch.items() if k not in ("campuses", "programs")})
     merged["campuses"] = patch.get("campuses", [])
     merged["programs"] = patch.get("programs", [])
-    data = parse_model(SchoolIn, merged)
+    data = parse_body(SchoolIn, merged)
 
     school.name = data.name
     school.website = data.website
