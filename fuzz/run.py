@@ -24,8 +24,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,10 +104,10 @@ def _environment(workdir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def _api(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _api(base: str, method: str, path: str, body: dict[str, Any] | None = None, key: str = ADMIN_KEY) -> Any:
     request = urllib.request.Request(
         base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
@@ -129,22 +131,47 @@ def seed_catalog(base: str) -> dict[str, str]:
     })  # fmt: skip
     publisher = _api(base, "POST", "/v1/publishers", {"name": "Career Guides", "domains": [PUBLISHER_DOMAIN]})
     school_key = _api(base, "POST", f"/v1/schools/{school['id']}/keys")
+    # An ad served, its click token and a lead from it: the operations on a lead or a click get real ones.
+    served = _first_ad(base, publisher["secret_key"])
+    lead = _api(base, "POST", "/v1/leads", {
+        "lead_token": served["lead_token"], "first_name": "Ada", "last_name": "Lovelace",
+        "email": "ada@example.com", "phone": "+1 602 555 0100", "postal_code": "85281",
+        "education_level": "bachelor", "graduation_year": 2010, "birth_year": 1990, "military": False,
+        "rn_license": False, "consent": {"granted": True, "text": served["consent_text"]},
+    }, key=publisher["secret_key"])  # fmt: skip
     return {
         "school_id": school["id"], "campaign_id": campaign["id"], "ad_id": ad["id"], "publisher_id": publisher["id"],
+        "lead_id": lead["id"], "token": served["click_url"].rsplit("/", 1)[1],
         "school_key": school_key["secret_key"], "publisher_key": publisher["secret_key"],
-        "publishable_key": publisher["publishable_key"],
     }  # fmt: skip
 
 
-def roles(catalog: dict[str, str]) -> list[Role]:
-    ids = {f"path.{name}": catalog[name] for name in ("school_id", "campaign_id", "ad_id", "publisher_id")}
-    return [
-        Role("admin", {"secretKey": {"bearer": ADMIN_KEY}}, {}, ids),
-        Role("school", {"secretKey": {"bearer": catalog["school_key"]}}, {}, ids),
-        Role("publisher", {"secretKey": {"bearer": catalog["publisher_key"]}}, {}, ids),
-        Role("publishable", {"publishableKey": {"api_key": catalog["publishable_key"]}},
-             {"Origin": f"https://{PUBLISHER_DOMAIN}"}, ids, publishable_only=True),
-    ]  # fmt: skip
+def _first_ad(base: str, key: str) -> dict[str, Any]:
+    """The campaign's ad, once gunicorn's workers have picked up the new catalog (within a second)."""
+    deadline = time.monotonic() + 30
+    while not (ads := _api(base, "GET", "/v1/ads?postal_code=85281", key=key)["ads"]):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the fuzz catalog's campaign was never served")
+        time.sleep(0.2)
+    return dict(ads[0])
+
+
+def publishable_key(base: str) -> str:
+    """A publisher of its own for the publishable key's run: the admin's run changes the first one's
+    domains and keys at random."""
+    publisher = _api(base, "POST", "/v1/publishers", {"name": "Career Guides", "domains": [PUBLISHER_DOMAIN]})
+    return str(publisher["publishable_key"])
+
+
+def roles(base: str, catalog: dict[str, str]) -> Iterator[Role]:
+    """The runs in turn; the publishable key's is made when its turn comes (see ``publishable_key``)."""
+    ids = {f"path.{name}": catalog[name] for name in ("school_id", "campaign_id", "ad_id", "publisher_id", "lead_id",
+                                                       "token")}  # fmt: skip
+    yield Role("admin", {"secretKey": {"bearer": ADMIN_KEY}}, {}, ids)
+    yield Role("school", {"secretKey": {"bearer": catalog["school_key"]}}, {}, ids)
+    yield Role("publisher", {"secretKey": {"bearer": catalog["publisher_key"]}}, {}, ids)
+    yield Role("publishable", {"publishableKey": {"api_key": publishable_key(base)}},
+               {"Origin": f"https://{PUBLISHER_DOMAIN}"}, ids, publishable_only=True)  # fmt: skip
 
 
 def _toml_value(value: Any) -> str:
@@ -224,7 +251,7 @@ def main() -> int:
     try:
         base = f"http://127.0.0.1:{port}"
         catalog = seed_catalog(base)
-        for role in roles(catalog):
+        for role in roles(base, catalog):
             outcomes.append(run_schemathesis(role, base, workdir, max_examples, seed))
     finally:
         stop(server)

@@ -78,3 +78,31 @@ def test_a_total_budget_past_what_the_database_holds_is_422_not_500(client, admi
     response = client.patch(f"/v1/campaigns/{campaign['id']}", json={"budget": {"total_cents": 2_147_483_647}},
                             headers=admin)  # fmt: skip
     assert response.status_code == 200
+
+
+def test_a_name_padded_past_its_length_is_what_the_document_says(client, admin, document):
+    """The code trims, then counts; the document's pattern counts the same way (no maxLength)."""
+    name = document["components"]["schemas"]["PublisherIn"]["properties"]["name"]
+    assert "maxLength" not in name
+    pattern = re.compile(name["pattern"])
+    for sent in (" " * 5 + "x" * 200 + " " * 5, "x" * 201, "x" * 200):
+        response = client.post("/v1/publishers", json={"name": sent}, headers=admin)
+        assert (response.status_code == 201) == bool(pattern.search(sent)), (len(sent), response.get_json())
+
+
+def test_an_id_or_a_url_is_checked_as_sent(client, admin, document):
+    """An id's pattern has no room for spaces, and a URL's length counts the spaces the code trims."""
+    response = client.get("/v1/campaigns", query_string={"school_id": " sch_1"}, headers=admin)
+    assert response.status_code == 422 and "school_id" in response.get_json()["error"]["fields"]
+    url = "https://example.edu/" + "a" * 2028
+    assert len(url) == document["components"]["schemas"]["AdIn"]["properties"]["landing_url"]["maxLength"]
+    response = client.post("/v1/schools", json={"name": "S", "website": f"  {url}"}, headers=admin)
+    assert response.status_code == 422 and "website" in response.get_json()["error"]["fields"]
+
+
+def test_what_an_erased_lead_leaves_out_is_not_required_by_the_document(document):
+    from adserver.schemas.leads import PERSONAL_CONSENT_FIELDS, PERSONAL_FIELDS
+
+    schemas = document["components"]["schemas"]
+    assert not set(PERSONAL_FIELDS) & set(schemas["LeadOut"].get("required", []))
+    assert not set(PERSONAL_CONSENT_FIELDS) & set(schemas["ConsentOut"].get("required", []))

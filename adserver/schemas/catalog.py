@@ -12,7 +12,7 @@ from flask import current_app
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from adserver.geo import COUNTRIES, REGION_CODES, InvalidPostalCode, resolve_postal_code
-from adserver.schemas.common import MULTI_LINE, SINGLE_LINE, Cursor, HttpUrl, Id, In, Name, Out
+from adserver.schemas.common import MULTI_LINE, NOT_PADDED, SINGLE_LINE, Cursor, HttpUrl, Id, In, Name, Out
 from adserver.taxonomy import INTEREST_BY_SLUG
 
 DegreeLevel = Literal["certificate", "associate", "bachelor", "master", "doctorate"]
@@ -84,12 +84,12 @@ def _delivery_url(value: str) -> str:
 
 
 Interest = Annotated[
-    str, AfterValidator(_interest), WithJsonSchema({"type": "string", "enum": sorted(INTEREST_BY_SLUG)})
+    str, NOT_PADDED, AfterValidator(_interest), WithJsonSchema({"type": "string", "enum": sorted(INTEREST_BY_SLUG)})
 ]
 RegionCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_region)]
 CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
 PostalCode = Annotated[str, StringConstraints(max_length=16), AfterValidator(_postal_code)]
-Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone),
+Timezone = Annotated[str, NOT_PADDED, StringConstraints(max_length=64), AfterValidator(_timezone),
                      WithJsonSchema({"type": "string", "enum": sorted(_TIMEZONES)})]  # fmt: skip
 Hostname = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+(:\d+)?$")]
 Bullet = Annotated[str, StringConstraints(min_length=1, max_length=300), SINGLE_LINE]

@@ -37,12 +37,19 @@ class Out(BaseModel):
 _TRIMMED = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-def trimmed_pattern(forbidden: str) -> str:
-    """The pattern of what a client may send for a string that is trimmed and must then be one or more
-    characters outside ``forbidden`` (a bracket expression's inside): the document describes the raw
-    value, the code checks the trimmed one."""
+def trimmed_pattern(forbidden: str, shortest: int = 1, longest: int | None = None) -> str:
+    """The pattern of what a client may send for a string that is trimmed and must then be ``shortest``
+    to ``longest`` characters outside ``forbidden`` (a bracket expression's inside): the document
+    describes the raw value, the code checks the trimmed one, so the bounds on the length are in the
+    pattern (a ``maxLength`` would count the whitespace that the code trims away)."""
     edge = f"[^{forbidden}{_TRIMMED}]"
-    return f"^[{_TRIMMED}]*{edge}(?:[^{forbidden}]*{edge})?[{_TRIMMED}]*$"
+    inner = f"{{{max(shortest - 2, 0)},{'' if longest is None else longest - 2}}}"
+    value = edge if longest == 1 else f"{edge}(?:[^{forbidden}]{inner}{edge})?"
+    if shortest >= 2:
+        value = f"{edge}[^{forbidden}]{inner}{edge}"
+    elif shortest == 0:
+        value = f"(?:{value})?"
+    return f"^[{_TRIMMED}]*{value}[{_TRIMMED}]*$"
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class DocumentedPattern:
 class NoControlChars:
     """A text field that refuses the ``forbidden`` characters (a bracket expression's inside) with a
     message of its own, and says so in the document: a pattern of the raw value, which may carry
-    whitespace around a value of at least one character."""
+    whitespace around a value of the field's lengths."""
 
     forbidden: str
 
@@ -75,7 +82,9 @@ class NoControlChars:
         return core_schema.no_info_after_validator_function(refuse_control_chars, handler(source))
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return {**handler(schema), "pattern": trimmed_pattern(self.forbidden)}
+        json_schema = dict(handler(schema))
+        shortest, longest = json_schema.pop("minLength", 0), json_schema.pop("maxLength", None)
+        return {**json_schema, "pattern": trimmed_pattern(self.forbidden, shortest, longest)}
 
 
 SINGLE_LINE = NoControlChars(r"\x00-\x1f\x7f")
@@ -89,6 +98,25 @@ _HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(
 def _http_url(value: str) -> str:
     if not _HTTP_URL.fullmatch(value):
         raise ValueError("must be an http or https URL")
+    return value
+
+
+def _not_padded(value: Any) -> Any:
+    # Input models trim strings; a value whose document allows no spaces at all (an id, an enum) is
+    # checked as sent, so that " x" is refused as the document says rather than trimmed.
+    if isinstance(value, str) and value != value.strip():
+        raise ValueError("must not begin or end with whitespace")
+    return value
+
+
+NOT_PADDED = BeforeValidator(_not_padded)
+URL_LONGEST = 2048
+
+
+def _url_length_as_sent(value: Any) -> Any:
+    # Counted before trimming, as the document's maxLength counts.
+    if isinstance(value, str) and len(value) > URL_LONGEST:
+        raise ValueError(f"must be at most {URL_LONGEST} characters")
     return value
 
 
@@ -112,11 +140,12 @@ def _with_offset(value: datetime) -> datetime:
 # A moment a client names (``since=``): without an offset it would mean no one moment.
 AwareTime = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_with_offset)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200), SINGLE_LINE]
-HttpUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url),
+HttpUrl = Annotated[str, StringConstraints(max_length=URL_LONGEST), BeforeValidator(_url_length_as_sent),
+                    AfterValidator(_http_url),
                     DocumentedPattern(f"^[{_TRIMMED}]*{_HTTP_URL.pattern}[{_TRIMMED}]*$")]  # fmt: skip
-Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$"), NOT_PADDED]
 # A page's cursor: opaque, in the URL-safe base64 alphabet the API writes it in.
-Cursor = Annotated[str, StringConstraints(max_length=300, pattern=r"^[A-Za-z0-9_-]*$")]
+Cursor = Annotated[str, StringConstraints(max_length=300, pattern=r"^[A-Za-z0-9_-]*$"), NOT_PADDED]
 
 
 class ErrorDetail(BaseModel):

@@ -95,20 +95,20 @@ class AttemptOut(Out):
     error: str | None
 
 
-class ConsentOut(Out):
-    granted: bool
-    text: str
-    at: datetime
-    ip: str | None
-    user_agent: str | None
-    page_url: str | None
-
-
 # What an erased lead no longer has: the person's profile, and the consent's IP, user agent and page.
 PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "postal_code", "country", "region",
                    "education_level", "graduation_year", "birth_year", "military", "rn_license")  # fmt: skip
 PERSONAL_CONSENT_FIELDS = ("ip", "user_agent", "page_url")
 _ERASED = "Absent once the lead is erased."
+
+
+class ConsentOut(Out):
+    granted: bool
+    text: str
+    at: datetime
+    ip: str | None = Field(None, description=_ERASED)
+    user_agent: str | None = Field(None, description=_ERASED)
+    page_url: str | None = Field(None, description=_ERASED)
 
 
 class LeadOut(Out):
