@@ -32,7 +32,6 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-_TMP = Path(tempfile.mkdtemp(prefix="adserver-bench-reports-"))
 SERVER_URL = os.environ.get("DATABASE_URL", "").strip() or "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = f"adserver_bench_reports_{os.getpid()}"
 
@@ -208,8 +207,10 @@ def main() -> int:
     except Exception as exc:
         print(f"skipped: no PostgreSQL at {SERVER_URL} ({type(exc).__name__})")
         return 0
+    # Made here, not at import: the ingestion processes import this module too.
+    workdir = Path(tempfile.mkdtemp(prefix="adserver-bench-reports-"))
     os.environ.update({
-        "DATABASE_URL": _database_url(DATABASE), "INSTANCE_DIR": str(_TMP / "instance"),
+        "DATABASE_URL": _database_url(DATABASE), "INSTANCE_DIR": str(workdir / "instance"),
         "SECRET_KEY": "bench-secret-key-0123456789abcdef", "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "LOG_LEVEL": "WARNING",
     })  # fmt: skip
@@ -232,7 +233,7 @@ def main() -> int:
     finally:
         embedded_redis.stop(load_settings().embedded_redis_socket)
         _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        shutil.rmtree(_TMP, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
