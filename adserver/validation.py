@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from adserver.errors import validation_error
+from adserver.errors import ApiError, validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,10 +33,16 @@ def parse_model(model: type[M], data: Any) -> M:
 def parse_body(model: type[M], body: bytes | dict[str, Any]) -> M:
     """Validate a JSON request body (its bytes, or a PATCH merged into its object) against ``model``,
     strictly: a JSON type other than the document's (``0`` for a boolean, ``"5"`` for a number) is
-    refused, not converted. 422 ``validation_error`` naming each failing field."""
+    refused, not converted. 400 ``malformed_body`` for bytes that are not a JSON object, else 422
+    ``validation_error`` naming each failing field."""
     try:
         return model.model_validate_json(body if isinstance(body, bytes) else json.dumps(body), strict=True)
     except ValidationError as exc:
+        kinds = {error["type"] for error in exc.errors(include_url=False, include_input=False) if not error["loc"]}
+        if "json_invalid" in kinds:
+            raise ApiError(400, "malformed_body", "The request body is not valid JSON.") from None
+        if "model_type" in kinds:
+            raise ApiError(400, "malformed_body", "The request body must be a JSON object.") from None
         raise validation_error(errors_to_fields(exc)) from None
 
 

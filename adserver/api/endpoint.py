@@ -45,13 +45,19 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
-def read_json_body() -> Any:
+def json_body_bytes() -> bytes:
+    """The request body, once it is said to be JSON and is not empty (415 or 400 otherwise)."""
     raw = request.get_data(cache=True)
     mimetype = request.mimetype or ""
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     if not raw.strip():
         raise ApiError(400, "malformed_body", "The request body must be a JSON object.")
+    return raw
+
+
+def read_json_body() -> Any:
+    raw = json_body_bytes()
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -160,9 +166,9 @@ def endpoint(
             def run() -> Response:
                 if body is not None:
                     # A partial (PATCH) body is merged into the current object by the service,
-                    # which validates the result against the full model.
-                    data = read_json_body()
-                    kwargs["body"] = data if partial else parse_body(body, request.get_data(cache=True))
+                    # which validates the result against the full model; a whole body is parsed
+                    # and validated in one pass.
+                    kwargs["body"] = read_json_body() if partial else parse_body(body, json_body_bytes())
                 return render(handler(**kwargs), status)
 
             if method.upper() == "POST" and request.headers.get("Idempotency-Key") is not None:
