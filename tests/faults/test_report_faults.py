@@ -176,11 +176,26 @@ def test_stored_entries_are_acknowledged_and_deleted_together_even_when_the_repl
     impatient.ping()
     pause = threading.Thread(target=lambda: private_redis.client().execute_command("DEBUG", "SLEEP", 1.5))
     pause.start()
-    time.sleep(0.2)
+    probe = redis.Redis(port=private_redis.port, socket_timeout=0.05, retry=Retry(NoBackoff(), 0))
+
+    def asleep() -> bool:
+        try:
+            probe.ping()
+        except redis.TimeoutError:
+            return True
+        return False
+
+    wait_for(asleep, what="the private Redis to be asleep")
     with pytest.raises(redis.TimeoutError):
         acknowledge(impatient, IMPRESSION_STREAM, ids)
     pause.join()
-    time.sleep(0.5)  # the server runs what it was sent once it wakes
 
-    left, pending = server.xlen(IMPRESSION_STREAM), server.xpending(IMPRESSION_STREAM, GROUP)["pending"]
+    def state() -> tuple[int, int]:
+        return server.xlen(IMPRESSION_STREAM), server.xpending(IMPRESSION_STREAM, GROUP)["pending"]
+
+    # The server runs what it was sent once it wakes: both commands or neither, never one.
+    deadline = time.monotonic() + 2
+    while state() != (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left, pending = state()
     assert (left, pending) in ((0, 0), (3, 3))
