@@ -15,7 +15,6 @@ import logging
 import os
 import random
 import socket
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +33,7 @@ from adserver.services.leads import statuses
 from adserver.services.leads.personal_data import consent_ip, profile_fields
 from adserver.services.leads.returns import lead_not_kept
 from adserver.services.leads.school_endpoint import Answer, send_to_school
-from adserver.services.leads.webhooks import encode_body, map_fields, signature_header, signing_secrets
+from adserver.services.leads.webhooks import encode_body, map_fields, signed_headers
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +156,6 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
     program_name = db.session.scalar(select(Program.name).where(Program.id == lead.program_id))
     fields = map_fields(lead_fields(lead, program_name), school.delivery_field_map or {})
     body, content_type = encode_body(fields, school.delivery_format)
-    timestamp = int(time.time())
     prepared = _Prepared(
         lead_id=lead.id,
         request_id=lead.request_id,
@@ -168,13 +166,7 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
         url=school.delivery_url,
         timeout_s=school.delivery_timeout_s,
         body=body,
-        headers={
-            "Content-Type": content_type,
-            # The lead id: the same on every attempt, so the school can drop repeats.
-            "webhook-id": lead.id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(signing_secrets(school, now), lead.id, timestamp, body),
-        },
+        headers=signed_headers(school, now, lead.id, body, content_type),
     )
     db.session.commit()
     return prepared

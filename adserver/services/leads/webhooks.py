@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -65,6 +66,18 @@ def signing_secrets(school: School, now: datetime) -> list[str]:
 def signature_header(secrets_in_use: Sequence[str], message_id: str, timestamp: int, body: str) -> str:
     """The ``webhook-signature`` header: a signature under each secret, space-separated."""
     return " ".join(sign(secret, message_id, timestamp, body) for secret in secrets_in_use)
+
+
+def signed_headers(school: School, now: datetime, message_id: str, body: str, content_type: str) -> dict[str, str]:
+    """The headers of a request to the school: the message's id (the same on every attempt, so the
+    school can drop repeats), the time it was signed, and its signature under each secret in use."""
+    timestamp = int(time.time())
+    return {
+        "Content-Type": content_type,
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(signing_secrets(school, now), message_id, timestamp, body),
+    }
 
 
 def _secret_bytes(secret: str) -> bytes:

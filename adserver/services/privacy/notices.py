@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +35,7 @@ from adserver.services.leads.delivery import (
 )
 from adserver.services.leads.feed import FEED_SETTLE_S
 from adserver.services.leads.school_endpoint import Answer, send_to_school
-from adserver.services.leads.webhooks import signature_header, signing_secrets
+from adserver.services.leads.webhooks import signed_headers
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,6 @@ def _claim_and_prepare(notice_id: str, claimant: str) -> _Send | None:
         db.session.rollback()
         return None
     body = json.dumps(notice_payload(notice), separators=(",", ":"))
-    timestamp = int(time.time())
     send = _Send(
         notice_id=notice.id,
         attempt=notice.attempt_count + 1,
@@ -109,12 +107,7 @@ def _claim_and_prepare(notice_id: str, claimant: str) -> _Send | None:
         url=school.delivery_url,
         timeout_s=school.delivery_timeout_s,
         body=body,
-        headers={
-            "Content-Type": "application/json",
-            "webhook-id": notice.id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(signing_secrets(school, now), notice.id, timestamp, body),
-        },
+        headers=signed_headers(school, now, notice.id, body, "application/json"),
     )
     db.session.commit()
     return send
