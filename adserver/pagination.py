@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from adserver.errors import ApiError
@@ -63,3 +63,21 @@ def paginate(
         rows = rows[:limit]
         return rows, encode_cursor({"after": getattr(rows[-1], id_column.key)})
     return rows, None
+
+
+def paginate_by_time(
+    stmt: Select[tuple[T]],
+    time_column: InstrumentedAttribute[datetime],
+    id_column: InstrumentedAttribute[str],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[T], str | None]:
+    """One page of ``stmt`` ordered by (time, id), after the cursor's row. The next cursor follows the
+    last row of any non-empty page, so a client that keeps it and asks again later gets exactly the
+    rows that arrived since; an empty page has none."""
+    if cursor:
+        moment, row_id = decode_time_cursor(cursor)
+        stmt = stmt.where(or_(time_column > moment, and_(time_column == moment, id_column > row_id)))
+    rows = list(db.session.scalars(stmt.order_by(time_column, id_column).limit(limit)))
+    last = rows[-1] if rows else None
+    return rows, encode_time_cursor(getattr(last, time_column.key), getattr(last, id_column.key)) if last else None

@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from adserver import clock
 from adserver.auth import Principal
 from adserver.errors import not_found
 from adserver.extensions import db
 from adserver.models import DeliveryAttempt, Lead, Program
-from adserver.pagination import decode_time_cursor, encode_time_cursor
+from adserver.pagination import paginate_by_time
 from adserver.schemas.leads import AttemptOut, LeadDetailOut, LeadFeedQuery, LeadOut
 from adserver.services.leads.personal_data import consent_ip, profile_fields
 from adserver.services.leads.statuses import SUPPRESSED
@@ -115,13 +115,9 @@ def feed_page(principal: Principal, query: LeadFeedQuery) -> tuple[list[LeadOut]
         stmt = stmt.where(Lead.school_id == query.school_id)
     if query.since is not None:
         stmt = stmt.where(Lead.created_at >= query.since)
-    if query.cursor:
-        moment, lead_id = decode_time_cursor(query.cursor)
-        stmt = stmt.where(or_(Lead.created_at > moment, and_(Lead.created_at == moment, Lead.id > lead_id)))
-    leads = list(db.session.scalars(stmt.order_by(Lead.created_at, Lead.id).limit(query.limit)))
+    leads, next_cursor = paginate_by_time(stmt, Lead.created_at, Lead.id, query.limit, query.cursor)
     names = _program_names(leads)
     page = [LeadOut.model_validate(_fields(lead, names.get(lead.program_id or ""))) for lead in leads]
-    next_cursor = encode_time_cursor(leads[-1].created_at, leads[-1].id) if leads else None
     return page, next_cursor
 
 

@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 
 from adserver import clock
 from adserver.auth import Principal
 from adserver.extensions import db
 from adserver.models import OptOutNotice, OptOutNoticeAttempt, School
 from adserver.models.privacy import PENDING_NOTICE
-from adserver.pagination import decode_time_cursor, encode_time_cursor
+from adserver.pagination import paginate_by_time
 from adserver.schemas.privacy import OptOutNoticeOut, OptOutsQuery
 from adserver.services.leads.delivery import (
     CLAIM_MARGIN_S,
@@ -215,10 +215,6 @@ def notices_page(principal: Principal, query: OptOutsQuery) -> tuple[list[OptOut
         stmt = stmt.where(OptOutNotice.school_id == query.school_id)
     if query.since is not None:
         stmt = stmt.where(OptOutNotice.requested_at >= query.since)
-    if query.cursor:
-        moment, notice_id = decode_time_cursor(query.cursor)
-        stmt = stmt.where(or_(OptOutNotice.requested_at > moment,
-                              and_(OptOutNotice.requested_at == moment, OptOutNotice.id > notice_id)))  # fmt: skip
-    notices = list(db.session.scalars(stmt.order_by(OptOutNotice.requested_at, OptOutNotice.id).limit(query.limit)))
-    page = [OptOutNoticeOut.model_validate(notice_payload(notice)) for notice in notices]
-    return page, encode_time_cursor(notices[-1].requested_at, notices[-1].id) if notices else None
+    notices, next_cursor = paginate_by_time(stmt, OptOutNotice.requested_at, OptOutNotice.id, query.limit,
+                                            query.cursor)  # fmt: skip
+    return [OptOutNoticeOut.model_validate(notice_payload(notice)) for notice in notices], next_cursor
