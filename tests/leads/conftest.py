@@ -9,7 +9,9 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -198,6 +200,24 @@ def http_world(make_world, school_server) -> LeadWorld:
     """A school that takes leads by http_post at the local school server."""
     return make_world({"method": "http_post", "url": school_server.url,
                        "field_map": {"FirstName": "first_name", "Email": "email"}})  # fmt: skip
+
+
+def submit(client, world: LeadWorld, headers: dict[str, str] | None = None, **overrides: Any) -> str:
+    """Submit one of the world's leads (its publisher's secret key unless ``headers``); its id."""
+    response = client.post("/v1/leads", json=world.lead(**overrides), headers=headers or world.publisher_headers)
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+@contextmanager
+def settled() -> Iterator[None]:
+    """Read lists (the lead feed, opt-out notices) as if their settle delay had passed, without waiting for it."""
+    from adserver import clock
+    from adserver.models.base import utcnow
+    from adserver.services.leads.feed import FEED_SETTLE_S
+
+    with clock.frozen(utcnow() + timedelta(seconds=FEED_SETTLE_S + 1)):
+        yield
 
 
 def lead_status(client, admin, lead_id: str) -> dict[str, Any]:

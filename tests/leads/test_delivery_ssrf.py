@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.leads.conftest import SchoolServer, deliver_until_settled
+from tests.leads.conftest import SchoolServer, deliver_until_settled, submit
 
 REAL_GETADDRINFO = socket.getaddrinfo
 # Public addresses as the test's network routes them (see Resolver): two to the local school server,
@@ -46,16 +46,10 @@ class Resolver:
         return REAL_GETADDRINFO(host, port, *args, **kwargs)
 
 
-def _submit(client, world) -> str:
-    response = client.post("/v1/leads", json=world.lead(), headers=world.publisher_headers)
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["id"])
-
-
 def test_a_host_name_resolving_to_loopback_is_refused_and_never_contacted(app, client, admin, make_world,
                                                                           school_server, monkeypatch):  # fmt: skip
     world = make_world({"method": "http_post", "url": f"http://localhost:{school_server.port}/leads"})
-    lead_id = _submit(client, world)
+    lead_id = submit(client, world)
     monkeypatch.setitem(app.config, "DELIVERY_URL_ALLOWLIST", frozenset())
 
     lead = deliver_until_settled(app, client, admin, lead_id)
@@ -81,7 +75,7 @@ def test_a_name_that_rebinds_after_the_check_is_still_posted_to_the_checked_addr
     # Nothing listens on 127.0.0.2: a POST that followed the second answer would fail to connect.
     resolver = Resolver({"crm.rebinding.test": [[PUBLIC], ["127.0.0.2"]]})
     world = make_world({"method": "http_post", "url": f"http://crm.rebinding.test:{school_server.port}/leads"})
-    lead_id = _submit(client, world)
+    lead_id = submit(client, world)
     monkeypatch.setattr(socket, "getaddrinfo", resolver)
 
     lead = deliver_until_settled(app, client, admin, lead_id)
@@ -98,7 +92,7 @@ def test_when_a_vetted_address_refuses_the_connection_the_next_one_gets_the_lead
     app, client, admin, make_world, school_server, monkeypatch
 ):
     world = make_world({"method": "http_post", "url": f"http://crm.two.test:{school_server.port}/leads"})
-    lead_id = _submit(client, world)
+    lead_id = submit(client, world)
     monkeypatch.setattr(socket, "getaddrinfo", Resolver({"crm.two.test": [[DOWN, PUBLIC]]}))
 
     lead = deliver_until_settled(app, client, admin, lead_id)
@@ -116,7 +110,7 @@ def test_a_send_that_times_out_after_connecting_is_not_repeated_to_the_next_addr
     school_server.answer(Scripted(200, delay_s=3))  # the school may have the lead: no second copy now
     world = make_world({"method": "http_post", "url": f"http://crm.slow.test:{school_server.port}/leads",
                         "timeout_s": 1})  # fmt: skip
-    lead_id = _submit(client, world)
+    lead_id = submit(client, world)
     monkeypatch.setattr(socket, "getaddrinfo", Resolver({"crm.slow.test": [[PUBLIC, PUBLIC_TOO]]}))
 
     with app.app_context():
@@ -131,7 +125,7 @@ def test_an_allow_listed_host_is_connected_to_by_name(app, client, admin, http_w
     from adserver.services.leads.school_endpoint import check_delivery_url
 
     assert check_delivery_url(school_server.url, app.config["DELIVERY_URL_ALLOWLIST"]) is None
-    lead = deliver_until_settled(app, client, admin, _submit(client, http_world))
+    lead = deliver_until_settled(app, client, admin, submit(client, http_world))
     assert lead["status"] == "delivered"
     assert school_server.received[0].headers["host"] == f"127.0.0.1:{school_server.port}"
 

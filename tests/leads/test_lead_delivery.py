@@ -8,18 +8,12 @@ from urllib.parse import parse_qs
 
 from standardwebhooks import Webhook
 
-from tests.leads.conftest import Scripted, deliver_until_settled
-
-
-def _submit(client, world, **overrides) -> str:
-    response = client.post("/v1/leads", json=world.lead(**overrides), headers=world.publisher_headers)
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["id"])
+from tests.leads.conftest import Scripted, deliver_until_settled, submit
 
 
 def test_a_2xx_answer_delivers_the_lead_signed_the_standard_webhooks_way(app, client, admin, http_world,
                                                                           school_server):  # fmt: skip
-    lead_id = _submit(client, http_world, first_name="Grace", email="grace@example.com")
+    lead_id = submit(client, http_world, first_name="Grace", email="grace@example.com")
     lead = deliver_until_settled(app, client, admin, lead_id)
 
     assert lead["status"] == "delivered" and lead["delivered_at"]
@@ -40,7 +34,7 @@ def test_a_2xx_answer_delivers_the_lead_signed_the_standard_webhooks_way(app, cl
 def test_field_map_and_form_bodies(app, client, admin, make_world, school_server):
     field_map = {"fname": "first_name", "zip": "postal_code", "optin": "consent_text"}
     world = make_world({"method": "http_post", "url": school_server.url, "format": "form", "field_map": field_map})
-    lead_id = _submit(client, world, first_name="Mary", military=True)
+    lead_id = submit(client, world, first_name="Mary", military=True)
     assert deliver_until_settled(app, client, admin, lead_id)["status"] == "delivered"
     (received,) = school_server.received
     Webhook(world.secret).verify(received.body, received.headers, json_parse=False)
@@ -53,7 +47,7 @@ def test_field_map_and_form_bodies(app, client, admin, make_world, school_server
 def test_500_twice_then_200_is_delivered_on_attempt_3_with_one_webhook_id(app, client, admin, http_world,
                                                                           school_server):  # fmt: skip
     school_server.answer(Scripted(500, b"down"), Scripted(503, b"still down"))
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     lead = deliver_until_settled(app, client, admin, lead_id)
 
     assert lead["status"] == "delivered"
@@ -67,7 +61,7 @@ def test_500_twice_then_200_is_delivered_on_attempt_3_with_one_webhook_id(app, c
 
 def test_a_4xx_is_rejected_with_its_reason_and_not_retried(app, client, admin, http_world, school_server):
     school_server.answer(Scripted(400, b'{"error":"invalid state code"}'))
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     lead = deliver_until_settled(app, client, admin, lead_id)
 
     assert lead["status"] == "rejected"
@@ -78,7 +72,7 @@ def test_a_4xx_is_rejected_with_its_reason_and_not_retried(app, client, admin, h
 
 def test_a_409_is_rejected_but_408_and_429_are_retried(app, client, admin, http_world, school_server):
     school_server.answer(Scripted(408), Scripted(429, headers={"Retry-After": "0"}), Scripted(409, b"duplicate"))
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     lead = deliver_until_settled(app, client, admin, lead_id)
     assert [(a["http_status"], a["outcome"]) for a in lead["attempts"]] == [
         (408, "retry"), (429, "retry"), (409, "rejected")]  # fmt: skip
@@ -87,7 +81,7 @@ def test_a_409_is_rejected_but_408_and_429_are_retried(app, client, admin, http_
 
 def test_attempts_stop_at_max_attempts_and_the_lead_fails(app, client, admin, http_world, school_server):
     school_server.default = Scripted(502, b"bad gateway")
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     lead = deliver_until_settled(app, client, admin, lead_id)
     assert lead["status"] == "failed"
     assert [a["outcome"] for a in lead["attempts"]] == ["retry", "retry", "failed"]
@@ -97,7 +91,7 @@ def test_attempts_stop_at_max_attempts_and_the_lead_fails(app, client, admin, ht
 def test_a_hanging_endpoint_times_out_and_is_retried(app, client, admin, make_world, school_server):
     world = make_world({"method": "http_post", "url": school_server.url, "timeout_s": 1, "max_attempts": 2})
     school_server.answer(Scripted(hang=True))
-    lead_id = _submit(client, world)
+    lead_id = submit(client, world)
     lead = deliver_until_settled(app, client, admin, lead_id)
     assert lead["status"] == "delivered"
     first, second = lead["attempts"]
@@ -109,7 +103,7 @@ def test_a_connection_error_is_retried(app, client, admin, make_world):
     from bench.common import free_port
 
     world = make_world({"method": "http_post", "url": f"http://127.0.0.1:{free_port()}/x", "max_attempts": 2})
-    lead = deliver_until_settled(app, client, admin, _submit(client, world))
+    lead = deliver_until_settled(app, client, admin, submit(client, world))
     assert lead["status"] == "failed"
     assert [a["outcome"] for a in lead["attempts"]] == ["retry", "failed"]
     assert all(a["error"].startswith("connection error") for a in lead["attempts"])
@@ -121,7 +115,7 @@ def test_retry_after_is_honoured(app, client, admin, http_world, school_server):
     from adserver.services.leads.delivery import deliver_job
 
     school_server.answer(Scripted(429, headers={"Retry-After": "120"}))
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     with app.app_context():
         assert deliver_job(lead_id) == "retry"
         lead = db.session.get(Lead, lead_id)
@@ -137,14 +131,14 @@ def test_retry_after_is_honoured(app, client, admin, http_world, school_server):
 
 def test_redirects_are_not_followed(app, client, admin, http_world, school_server):
     school_server.answer(Scripted(302, b"", headers={"Location": "http://169.254.169.254/latest/meta-data"}))
-    lead = deliver_until_settled(app, client, admin, _submit(client, http_world))
+    lead = deliver_until_settled(app, client, admin, submit(client, http_world))
     assert lead["status"] == "rejected"
     assert "302" in lead["rejection_reason"]
     assert len(school_server.received) == 1
 
 
 def test_a_url_resolving_to_a_private_address_is_refused_at_send_time(app, client, admin, http_world, school_server):
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     allowlist = app.config["DELIVERY_URL_ALLOWLIST"]
     app.config["DELIVERY_URL_ALLOWLIST"] = frozenset()
     try:
@@ -161,7 +155,7 @@ def test_two_workers_never_send_the_same_lead_at_once(app, client, admin, http_w
     from adserver.services.leads.delivery import deliver_job
 
     school_server.default = Scripted(200, delay_s=0.3)
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     outcomes: list[str | None] = []
     start = threading.Barrier(4)
 
@@ -188,7 +182,7 @@ def test_the_sweeper_resends_jobs_whose_message_was_lost(app, client, http_world
     from adserver.models.base import utcnow
     from adserver.services.leads.delivery import OUTBOX_KEY, sweep_due_jobs
 
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     with app.app_context():
         redis_client.client.delete("leads", OUTBOX_KEY)  # the announcement and any message are lost
         assert sweep_due_jobs() == 0  # not overdue yet: its own message may still come
@@ -209,7 +203,7 @@ def test_a_stuck_claim_is_swept_once_its_lease_lapses(app, client, http_world):
     from adserver.models.base import utcnow
     from adserver.services.leads.delivery import sweep_due_jobs
 
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     with app.app_context():
         lead = db.session.get(Lead, lead_id)
         lead.next_attempt_at = utcnow() - timedelta(minutes=5)
@@ -226,7 +220,7 @@ def test_a_pull_school_gets_no_delivery_job(app, client, world):
     from adserver.extensions import db
     from adserver.models import Lead
 
-    lead_id = _submit(client, world)
+    lead_id = submit(client, world)
     with app.app_context():
         lead = db.session.get(Lead, lead_id)
         assert (lead.delivery_state, lead.next_attempt_at) == (None, None)

@@ -4,29 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 from tests.conftest import bearer
-from tests.leads.conftest import Scripted, deliver_until_settled
-
-
-def _submit(client, world, **overrides) -> str:
-    response = client.post("/v1/leads", json=world.lead(**overrides), headers=world.publisher_headers)
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["id"])
-
-
-@contextmanager
-def settled() -> Iterator[None]:
-    """Read the feed as if its settle delay had passed, without waiting for it."""
-    from adserver import clock
-    from adserver.models.base import utcnow
-    from adserver.services.leads.feed import FEED_SETTLE_S
-
-    with clock.frozen(utcnow() + timedelta(seconds=FEED_SETTLE_S + 1)):
-        yield
+from tests.leads.conftest import Scripted, deliver_until_settled, settled, submit
 
 
 def _feed(client, headers, **params):
@@ -40,7 +21,7 @@ def _feed(client, headers, **params):
 
 
 def test_the_owning_school_and_the_submitting_publisher_read_a_lead(client, world):
-    lead_id = _submit(client, world)
+    lead_id = submit(client, world)
     for headers in (world.school_headers, world.publisher_headers):
         response = client.get(f"/v1/leads/{lead_id}", headers=headers)
         assert response.status_code == 200
@@ -50,7 +31,7 @@ def test_the_owning_school_and_the_submitting_publisher_read_a_lead(client, worl
 
 def test_school_a_never_sees_school_b_lead(client, make_world, make_publisher):
     school_a, school_b = make_world(), make_world()
-    lead_b = _submit(client, school_b)
+    lead_b = submit(client, school_b)
     response = client.get(f"/v1/leads/{lead_b}", headers=school_a.school_headers)
     assert response.status_code == 404
     assert client.get("/v1/leads/lead_doesnotexist", headers=school_a.school_headers).get_json() == response.get_json()
@@ -63,7 +44,7 @@ def test_school_a_never_sees_school_b_lead(client, make_world, make_publisher):
 
 
 def test_the_feed_has_every_submitted_field_and_the_consent(client, world):
-    lead_id = _submit(client, world, first_name="Grace", last_name="Hopper", email="grace@example.com",
+    lead_id = submit(client, world, first_name="Grace", last_name="Hopper", email="grace@example.com",
                       phone="+1 602 555 0111", education_level="master", military=True)  # fmt: skip
     (lead,) = _feed(client, world.school_headers).get_json()["data"]
     assert lead["id"] == lead_id
@@ -77,14 +58,14 @@ def test_the_feed_has_every_submitted_field_and_the_consent(client, world):
 
 
 def test_a_lead_appears_in_the_feed_only_after_the_settle_delay(client, world):
-    _submit(client, world)
+    submit(client, world)
     assert client.get("/v1/leads", headers=world.school_headers).get_json()["data"] == []
     assert len(_feed(client, world.school_headers).get_json()["data"]) == 1
 
 
 def test_admin_sees_every_school_and_may_filter_by_school(client, admin, make_world):
     school_a, school_b = make_world(), make_world()
-    lead_a, lead_b = _submit(client, school_a), _submit(client, school_b)
+    lead_a, lead_b = submit(client, school_a), submit(client, school_b)
     assert {lead["id"] for lead in _feed(client, admin).get_json()["data"]} == {lead_a, lead_b}
     filtered = _feed(client, admin, school_id=school_b.school["id"]).get_json()["data"]
     assert [lead["id"] for lead in filtered] == [lead_b]
@@ -95,7 +76,7 @@ def test_publishers_cannot_read_the_feed(client, world):
 
 
 def test_cursor_pages_have_no_gap_and_no_repeat_while_new_leads_arrive(client, world):
-    submitted = [_submit(client, world) for _ in range(5)]
+    submitted = [submit(client, world) for _ in range(5)]
     seen: list[str] = []
     cursor = None
     while True:
@@ -103,7 +84,7 @@ def test_cursor_pages_have_no_gap_and_no_repeat_while_new_leads_arrive(client, w
         page = _feed(client, world.school_headers, **params).get_json()
         seen.extend(lead["id"] for lead in page["data"])
         if len(submitted) < 9:
-            submitted.append(_submit(client, world))  # a new lead arrives between pages
+            submitted.append(submit(client, world))  # a new lead arrives between pages
         cursor = page["next_cursor"]
         if not page["data"]:
             break
@@ -116,12 +97,12 @@ def test_since_filters_by_creation_time(client, admin, world, app):
     from adserver.models import Lead
     from adserver.models.base import utcnow
 
-    old_id = _submit(client, world)
+    old_id = submit(client, world)
     with app.app_context():
         lead = db.session.get(Lead, old_id)
         lead.created_at = utcnow() - timedelta(days=3)
         db.session.commit()
-    new_id = _submit(client, world)
+    new_id = submit(client, world)
     since = (utcnow() - timedelta(days=1)).isoformat()
     assert [lead["id"] for lead in _feed(client, world.school_headers, since=since).get_json()["data"]] == [new_id]
     response = client.get("/v1/leads", query_string={"since": "yesterday"}, headers=world.school_headers)
@@ -130,8 +111,8 @@ def test_since_filters_by_creation_time(client, admin, world, app):
 
 
 def test_format_csv_gives_a_header_row_and_one_row_per_lead(client, world):
-    first = _submit(client, world, first_name="=HYPERLINK(1)")
-    second = _submit(client, world)
+    first = submit(client, world, first_name="=HYPERLINK(1)")
+    second = submit(client, world)
     response = _feed(client, world.school_headers, format="csv")
     assert response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
@@ -142,7 +123,7 @@ def test_format_csv_gives_a_header_row_and_one_row_per_lead(client, world):
 
 
 def test_accept_text_csv_gives_csv(client, world):
-    _submit(client, world)
+    submit(client, world)
     response = _feed(client, {**world.school_headers, "Accept": "text/csv"})
     assert response.mimetype == "text/csv"
     assert response.get_data(as_text=True).splitlines()[0].startswith("id,status,created_at")
@@ -152,7 +133,7 @@ def test_accept_text_csv_gives_csv(client, world):
 
 
 def test_a_delivered_lead_can_be_returned_within_30_days(app, client, admin, http_world, school_server):
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     assert deliver_until_settled(app, client, admin, lead_id)["status"] == "delivered"
     response = client.post(f"/v1/leads/{lead_id}/return", json={"reason": "invalid_phone"},
                            headers=http_world.school_headers)  # fmt: skip
@@ -168,7 +149,7 @@ def test_a_lead_cannot_be_returned_after_30_days(app, client, admin, http_world,
     from adserver import clock
     from adserver.models.base import utcnow
 
-    lead_id = _submit(client, http_world)
+    lead_id = submit(client, http_world)
     deliver_until_settled(app, client, admin, lead_id)
     with clock.frozen(utcnow() + timedelta(days=30, minutes=1)):
         response = client.post(f"/v1/leads/{lead_id}/return", json={"reason": "too_late"},
@@ -178,7 +159,7 @@ def test_a_lead_cannot_be_returned_after_30_days(app, client, admin, http_world,
 
 
 def test_a_lead_not_yet_delivered_or_rejected_cannot_be_returned(app, client, admin, http_world, school_server):
-    pending = _submit(client, http_world)
+    pending = submit(client, http_world)
     response = client.post(f"/v1/leads/{pending}/return", json={"reason": "x"}, headers=http_world.school_headers)
     assert response.status_code == 409
     school_server.answer(Scripted(422, b"no"))
@@ -188,7 +169,7 @@ def test_a_lead_not_yet_delivered_or_rejected_cannot_be_returned(app, client, ad
 
 
 def test_a_pull_school_returns_its_leads_from_acceptance(client, world):
-    lead_id = _submit(client, world)
+    lead_id = submit(client, world)
     response = client.post(f"/v1/leads/{lead_id}/return", json={"reason": "duplicate"}, headers=world.school_headers)
     assert response.status_code == 200
     assert response.get_json()["status"] == "returned"
@@ -196,7 +177,7 @@ def test_a_pull_school_returns_its_leads_from_acceptance(client, world):
 
 def test_another_school_or_a_publisher_cannot_return_a_lead(client, make_world):
     school_a, school_b = make_world(), make_world()
-    lead_b = _submit(client, school_b)
+    lead_b = submit(client, school_b)
     body = {"reason": "invalid_phone"}
     assert client.post(f"/v1/leads/{lead_b}/return", json=body, headers=school_a.school_headers).status_code == 404
     assert client.post(f"/v1/leads/{lead_b}/return", json=body, headers=school_b.publisher_headers).status_code == 403

@@ -7,35 +7,16 @@ import base64
 import json
 import sqlite3
 import subprocess
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from datetime import timedelta
+from contextlib import closing
 from typing import Any
 
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from tests.leads.conftest import LeadWorld, make_world, school_server  # noqa: F401
+from tests.leads.conftest import LeadWorld, make_world, school_server, settled, submit  # noqa: F401
 
 OPT_OUT = "/v1/privacy/opt-out"
 ERASE = "/v1/privacy/erase"
-
-
-def submit(client, world: LeadWorld, headers: dict[str, str] | None = None, **overrides: Any) -> str:
-    response = client.post("/v1/leads", json=world.lead(**overrides), headers=headers or world.publisher_headers)
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["id"])
-
-
-@contextmanager
-def settled() -> Iterator[None]:
-    """Read lists as if their settle delay had passed, without waiting for it."""
-    from adserver import clock
-    from adserver.models.base import utcnow
-    from adserver.services.leads.feed import FEED_SETTLE_S
-
-    with clock.frozen(utcnow() + timedelta(seconds=FEED_SETTLE_S + 1)):
-        yield
 
 
 def run_notices(app: Flask) -> int:
