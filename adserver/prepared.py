@@ -89,6 +89,9 @@ class Prepared:
                                                                                 values, strict=True)))  # fmt: skip
         if not prepared.results:
             return []
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        if not any(prepared.results):  # as the driver gives them: no row is rebuilt
+            return rows
         return [tuple(process(value) if process else value for process, value in zip(prepared.results, row,
                                                                                     strict=True))
-                for row in cursor.fetchall()]  # fmt: skip
+                for row in rows]  # fmt: skip

@@ -1,5 +1,6 @@
 """Gunicorn settings for `make run` and the benchmarks (override with GUNICORN_CMD_ARGS)."""
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -45,9 +46,13 @@ def on_exit(server):  # type: ignore[no-untyped-def]
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    """Build the worker's campaign index before it accepts requests, not on its first request."""
+    """Build the worker's campaign index before it accepts requests, not on its first request. Then
+    leave what start-up built (modules, the app, the index), which lives as long as the worker, out
+    of the cycle collector's full passes: walking it again on each one paused a request that makes
+    many objects, such as a large report, by up to 150 ms."""
     app = worker.wsgi
     if "campaign_index" in getattr(app, "extensions", {}):
         from adserver.services.serving.index import warm_up
 
         warm_up(app)
+    gc.freeze()

@@ -248,6 +248,51 @@ def test_migration_0006_adds_lead_request_ids_and_previous_signing_secrets_and_t
         app.extensions["celery"].set_default()
 
 
+def test_migration_0008_sums_the_daily_rollup_per_day_and_campaign_and_takes_it_away(app, spare_database):
+    from dataclasses import replace
+
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect, text
+
+    from adserver import create_app
+    from adserver.extensions import db
+    from adserver.models.rollups import METRICS
+
+    other = create_app(replace(load_settings(), database_url=spare_database))
+    columns = ", ".join(METRICS)
+    try:
+        with other.app_context():
+            upgrade(revision="0007")
+            for publisher_id, ad_id, impressions in (("pub_1", "ad_a", 10), ("pub_2", "ad_a", 5), ("", "ad_b", 1)):
+                db.session.execute(
+                    text(f"INSERT INTO rollup_daily (day, campaign_id, ad_id, publisher_id, school_id, {columns}) "
+                         f"VALUES ('2026-11-26', 'cpn_a', :ad, :publisher, 'sch_a', :n, 1, 2, 0, 3, 2, 1, 0, 1, 4500)"),
+                    {"ad": ad_id, "publisher": publisher_id, "n": impressions},
+                )  # fmt: skip
+            db.session.execute(
+                text(f"INSERT INTO rollup_daily (day, campaign_id, ad_id, publisher_id, school_id, {columns}) "
+                     f"VALUES ('2026-11-27', 'cpn_a', 'ad_a', 'pub_1', 'sch_a', 7, 0, 0, 0, 0, 0, 0, 0, 0, 0)")
+            )  # fmt: skip
+            db.session.commit()
+            upgrade()
+            found = db.session.execute(
+                text(f"SELECT CAST(day AS VARCHAR(10)), campaign_id, school_id, {columns} FROM rollup_campaign_daily "
+                     "ORDER BY day")
+            ).all()  # fmt: skip
+            assert [tuple(row) for row in found] == [
+                ("2026-11-26", "cpn_a", "sch_a", 16, 3, 6, 0, 9, 6, 3, 0, 3, 13500),
+                ("2026-11-27", "cpn_a", "sch_a", 7, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+            ]
+            db.session.rollback()
+            downgrade(revision="0007")
+            db.engine.dispose()
+            assert "rollup_campaign_daily" not in inspect(db.engine).get_table_names()
+            db.engine.dispose()
+    finally:
+        other.extensions["campaign_index"].stop()
+        app.extensions["celery"].set_default()
+
+
 def test_openapi_describes_every_route_with_its_schemas(app, client):
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.")

@@ -15,13 +15,14 @@ from adserver.models.catalog import (
 from adserver.models.events import Click, Impression
 from adserver.models.leads import DeliveryAttempt, Lead
 from adserver.models.privacy import OptOut, OptOutNotice, OptOutNoticeAttempt, PrivacyRequest
-from adserver.models.rollups import DailyRollup, HourlyRollup
+from adserver.models.rollups import CampaignDailyRollup, DailyRollup, HourlyRollup
 
 __all__ = [
     "Ad",
     "ApiKey",
     "Base",
     "Campaign",
+    "CampaignDailyRollup",
     "Campus",
     "Click",
     "DailyRollup",

@@ -1,10 +1,12 @@
 """Rollups: what reports read. Each fact (a persisted impression or click, a lead accepted, a
-lead's outcome) adds to its hour's and its day's row in the transaction that records it.
+lead's outcome) adds to its row at every level in the transaction that records it.
 
-A row is keyed by its time bucket, campaign, ad and publisher (``""`` for traffic without a
-publisher); the school is the campaign's. Lead counts and their outcomes sit in the bucket of the
-hour the lead was accepted, so a row's ``delivered + rejected + failed`` never exceeds its
-``leads``, and ``returned`` never exceeds ``delivered``. Reports read the daily rows.
+The levels: per hour, and per day, by campaign, ad and publisher (``""`` for traffic without a
+publisher); and per day by campaign alone, which a report that neither groups nor filters by
+publisher reads (a third or less of the daily rows, one per campaign and day). The school is the
+campaign's. Lead counts and their outcomes sit in the bucket of the hour the lead was accepted, so a
+row's ``delivered + rejected + failed`` never exceeds its ``leads``, and ``returned`` never exceeds
+``delivered``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ RollupId = String(40).with_variant(String(40, collation="C"), "postgresql")
 
 class _Figures:
     campaign_id: Mapped[str] = mapped_column(RollupId)
-    ad_id: Mapped[str] = mapped_column(RollupId)
-    publisher_id: Mapped[str] = mapped_column(RollupId)  # "" when none
     school_id: Mapped[str] = mapped_column(RollupId)
     impressions: Mapped[int] = mapped_column(Integer, default=0)
     bot_impressions: Mapped[int] = mapped_column(Integer, default=0)
@@ -46,7 +46,12 @@ class _Figures:
     spend_cents: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class HourlyRollup(_Figures, Base):
+class _ByAdAndPublisher(_Figures):
+    ad_id: Mapped[str] = mapped_column(RollupId)
+    publisher_id: Mapped[str] = mapped_column(RollupId)  # "" when none
+
+
+class HourlyRollup(_ByAdAndPublisher, Base):
     __tablename__ = "rollup_hourly"
     # The time bucket first: reports and the retention of old rows read ranges of it.
     __table_args__ = (PrimaryKeyConstraint("hour", "campaign_id", "ad_id", "publisher_id"),)
@@ -54,7 +59,7 @@ class HourlyRollup(_Figures, Base):
     hour: Mapped[datetime] = mapped_column(UTCDateTime)  # UTC, on the hour
 
 
-class DailyRollup(_Figures, Base):
+class DailyRollup(_ByAdAndPublisher, Base):
     __tablename__ = "rollup_daily"
     # On PostgreSQL the key's index also carries every figure, so a report reads the index alone, in
     # (day, campaign) order: no table access and no sort.
@@ -62,5 +67,13 @@ class DailyRollup(_Figures, Base):
         PrimaryKeyConstraint("day", "campaign_id", "ad_id", "publisher_id",
                              postgresql_include=["school_id", *METRICS]),
     )  # fmt: skip
+
+    day: Mapped[date] = mapped_column(Date)  # UTC
+
+
+class CampaignDailyRollup(_Figures, Base):
+    __tablename__ = "rollup_campaign_daily"
+    # As the daily key's index: a report by day and campaign reads this index alone, one entry per group.
+    __table_args__ = (PrimaryKeyConstraint("day", "campaign_id", postgresql_include=["school_id", *METRICS]),)
 
     day: Mapped[date] = mapped_column(Date)  # UTC

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from adserver.extensions import db
-from adserver.models import DailyRollup, HourlyRollup, Impression
+from adserver.models import CampaignDailyRollup, DailyRollup, HourlyRollup, Impression
 from adserver.services.reporting import events
 from adserver.services.serving import counters
 from tests.serving.conftest import NOON_PHOENIX
@@ -58,6 +58,6 @@ def test_a_redelivered_batch_is_not_counted_twice(
         assert redis_db.xlen(counters.IMPRESSION_STREAM) == 0
         ids = {event["id"] for _, fields in entries for event in json.loads(fields[b"a"])}
         assert ids == set(db.session.scalars(select(Impression.id)))
-        # Each impression entered the rollups once, with its insert.
-        assert db.session.scalar(select(func.sum(DailyRollup.impressions))) == 3
-        assert db.session.scalar(select(func.sum(HourlyRollup.impressions))) == 3
+        # Each impression entered every level of the rollups once, with its insert.
+        for level in (HourlyRollup, DailyRollup, CampaignDailyRollup):
+            assert db.session.scalar(select(func.sum(level.impressions))) == 3

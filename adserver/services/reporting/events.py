@@ -4,7 +4,7 @@ Each stream is read through the consumer group ``persist``: an entry is
 acknowledged (and deleted) only after its batch committed, entries a dead
 worker left pending are reclaimed after ``EVENT_RECLAIM_IDLE_S`` (a minute), and rows are inserted with
 "on conflict do nothing" on their ids. The events the insert really inserted
-(``RETURNING``) are added to the rollups in the same transaction, so a
+are added to the rollups in the same transaction (``rollups.insert_events``), so a
 redelivered batch never counts an event twice, in the tables or in reports.
 
 A batch is committed only while its entries are still pending in Redis for this
@@ -17,7 +17,6 @@ loss is either in the table the rebuild reads, or dropped with its stream entry
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -26,22 +25,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 import redis
 from flask import current_app
 from sqlalchemy import Table
 
-from adserver.bulk import insert_new
 from adserver.extensions import db, redis_client
 from adserver.models import Base, Click, Impression
-from adserver.services.reporting.rollups import Tally, add_to_rollups, rollup_key
+from adserver.services.reporting.rollups import insert_events
 from adserver.services.serving import usage
 from adserver.services.serving.counters import CLICK_STREAM, IMPRESSION_STREAM
 
 log = logging.getLogger(__name__)
 
 GROUP = "persist"
-BATCH_SIZE = 2000
-MAX_BATCHES_PER_RUN = 40
+BATCH_SIZE = 5000
+MAX_BATCHES_PER_RUN = 16
 
 
 def _impression_row(event: dict[str, Any]) -> dict[str, Any]:
@@ -92,42 +91,31 @@ def _ensure_group(client: redis.Redis, stream: str) -> None:
             raise
 
 
-def _impression_figures(row: dict[str, Any]) -> dict[str, int]:
-    return {"bot_impressions": 1} if row["is_bot"] else {"impressions": 1}
-
-
-def _click_figures(row: dict[str, Any]) -> dict[str, int]:
-    return {"clicks": int(row["counted"]), "bot_clicks": int(row["is_bot"]), "spend_cents": row["spend_cents"]}
-
-
 @dataclass(frozen=True)
 class EventKind:
-    """A stream of events, the table they are stored in and what each adds to its rollup row."""
+    """A stream of events, the table they are stored in and what each adds to its rollup row (SQL
+    over the table's columns, per figure)."""
 
     stream: str
     model: type[Base]
     to_row: Callable[[dict[str, Any]], dict[str, Any]]
-    figures: Callable[[dict[str, Any]], dict[str, int]]
+    figures: dict[str, str]
 
 
-IMPRESSIONS = EventKind(IMPRESSION_STREAM, Impression, _impression_row, _impression_figures)
-CLICKS = EventKind(CLICK_STREAM, Click, _click_row, _click_figures)
+IMPRESSIONS = EventKind(IMPRESSION_STREAM, Impression, _impression_row, {
+    "impressions": "CASE WHEN is_bot THEN 0 ELSE 1 END", "bot_impressions": "CASE WHEN is_bot THEN 1 ELSE 0 END",
+})  # fmt: skip
+CLICKS = EventKind(CLICK_STREAM, Click, _click_row, {
+    "clicks": "CASE WHEN counted THEN 1 ELSE 0 END", "bot_clicks": "CASE WHEN is_bot THEN 1 ELSE 0 END",
+    "spend_cents": "spend_cents",
+})  # fmt: skip
 
 
 def _insert_and_count(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
     """In the session's transaction: insert the rows that are not stored yet and add those (only
     those) to the rollups; returns how many were new."""
     by_id = {row["id"]: row for row in rows}
-    if not by_id:
-        return 0
-    inserted = insert_new(cast(Table, kind.model.__table__), list(by_id.values()), "id")
-    tally = Tally()
-    for event_id in inserted:
-        row = by_id[event_id]
-        tally.add(rollup_key(row["at"], row["campaign_id"], row["ad_id"], row["publisher_id"], row["school_id"]),
-                  **kind.figures(row))  # fmt: skip
-    add_to_rollups(tally)
-    return len(inserted)
+    return insert_events(cast(Table, kind.model.__table__), list(by_id.values()), kind.figures)
 
 
 def store_events(kind: EventKind, rows: Iterable[dict[str, Any]]) -> int:
@@ -143,11 +131,11 @@ def entry_events(fields: dict[bytes, bytes]) -> list[dict[str, Any]]:
     (each impression's own fields); or ``e``, one event (a click, with ``counted`` and
     ``spend_cents`` beside it) or a list of them."""
     if b"r" in fields:
-        shared = json.loads(fields[b"r"])
-        return [{**shared, **own} for own in json.loads(fields[b"a"])]
-    decoded = json.loads(fields[b"e"])
+        shared = orjson.loads(fields[b"r"])
+        return [{**shared, **own} for own in orjson.loads(fields[b"a"])]
+    decoded = orjson.loads(fields[b"e"])
     events = decoded if isinstance(decoded, list) else [decoded]
-    extra = {key.decode(): json.loads(value) for key, value in fields.items() if key != b"e"}
+    extra = {key.decode(): orjson.loads(value) for key, value in fields.items() if key != b"e"}
     return [{**event, **extra} for event in events]
 
 

@@ -2,36 +2,33 @@
 caller's scope (a school sees its own campaigns, a publisher its own traffic, an admin all).
 
 Reports read rollups only, never raw events, so their cost follows the number of days and
-campaigns asked for, not the traffic behind them.
+campaigns asked for, not the traffic behind them: the rows per day and campaign when the
+publisher plays no part (neither grouped, filtered nor the caller's scope), else the daily rows
+by campaign, ad and publisher.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, Table, cast, func, select, text
 
 from adserver.auth import Principal
 from adserver.errors import validation_error
 from adserver.extensions import db
-from adserver.models.rollups import METRICS, DailyRollup
+from adserver.models.rollups import METRICS, CampaignDailyRollup, DailyRollup
+from adserver.prepared import Prepared, RawTransaction
 from adserver.schemas.reports import ReportQuery
 
 MAX_DAYS = 400
 REPORT_WORK_MEM = "64MB"
 RATIOS = ("ctr", "lead_rate", "cpl_cents")
-_DIMENSION_COLUMNS = {
-    "day": DailyRollup.day,
-    "campaign": DailyRollup.campaign_id,
-    "school": DailyRollup.school_id,
-    "publisher": DailyRollup.publisher_id,
-}
 _DIMENSION_FIELDS = {"day": "day", "campaign": "campaign_id", "school": "school_id", "publisher": "publisher_id"}
 
 
@@ -67,62 +64,85 @@ def check_range(start: date, end: date) -> None:
 
 def figures(counts: Mapping[str, int]) -> dict[str, Any]:
     """The counts with their ratios; a ratio whose denominator is zero is null, never an error."""
-    return _with_ratios({name: int(counts[name]) for name in METRICS})
+    values = [int(counts[name]) for name in METRICS]
+    return dict(zip((*METRICS, *RATIOS), (*values, *_ratios(values, 0)), strict=True))
 
 
-def _filters(query: ReportQuery, scope: Scope) -> list[ColumnElement[bool]]:
-    where = [DailyRollup.day >= query.from_, DailyRollup.day <= query.to]
-    for column, wanted in ((DailyRollup.campaign_id, query.campaign_id), (DailyRollup.school_id, query.school_id),
-                           (DailyRollup.publisher_id, query.publisher_id), (DailyRollup.school_id, scope.school_id),
-                           (DailyRollup.publisher_id, scope.publisher_id)):  # fmt: skip
+def _rollup(query: ReportQuery, scope: Scope) -> Table:
+    """The fewest rows that answer: per day and campaign, unless the publisher plays a part."""
+    by_publisher = "publisher" in query.dimensions or query.publisher_id is not None or scope.publisher_id is not None
+    return DailyRollup.__table__ if by_publisher else CampaignDailyRollup.__table__  # type: ignore[return-value]
+
+
+def _filters(table: Table, query: ReportQuery, scope: Scope) -> list[ColumnElement[bool]]:
+    where = [table.c.day >= query.from_, table.c.day <= query.to]
+    for column, wanted in (("campaign_id", query.campaign_id), ("school_id", query.school_id),
+                           ("publisher_id", query.publisher_id), ("school_id", scope.school_id),
+                           ("publisher_id", scope.publisher_id)):  # fmt: skip
         if wanted is not None:
-            where.append(column == wanted)
+            where.append(table.c[column] == wanted)
     return where
 
 
-def fetch_groups(query: ReportQuery, scope: Scope) -> list[Any]:
+def fetch_groups(query: ReportQuery, scope: Scope) -> list[tuple[Any, ...]]:
     """The query behind a report: one row per group, the grouped dimensions then the sums of ``METRICS``."""
     check_range(query.from_, query.to)
-    keys = [_DIMENSION_COLUMNS[name] for name in query.dimensions]
-    # SUM of a bigint is a numeric on PostgreSQL: cast back, so figures are ints everywhere.
-    sums = [cast(func.coalesce(func.sum(getattr(DailyRollup, name)), 0), BigInteger) for name in METRICS]
+    table = _rollup(query, scope)
+    keys = [table.c[_DIMENSION_FIELDS[name]] for name in query.dimensions]
+    statement = select(*keys).where(*_filters(table, query, scope)).order_by(*keys)
+    if table is CampaignDailyRollup.__table__ and {"day", "campaign"} <= set(query.dimensions):
+        statement = statement.add_columns(*(table.c[name] for name in METRICS))  # each row is a group
+    else:
+        # SUM of a bigint is a numeric on PostgreSQL: cast back, so figures are ints everywhere.
+        statement = statement.add_columns(
+            *(cast(func.coalesce(func.sum(table.c[name]), 0), BigInteger) for name in METRICS)
+        ).group_by(*keys)
     if db.engine.dialect.name == "postgresql":
-        # The daily key's index carries every figure and is in (day, campaign) order: read it alone, in
-        # order, rather than the table, hashed and sorted, which the planner would otherwise prefer
+        # The rollup key's index carries every figure and is in (day, campaign) order: read it alone,
+        # in order, rather than the table, hashed and sorted, which the planner would otherwise prefer
         # for a long range (and then sorted in memory, not on disk).
         db.session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
         db.session.execute(text("SET LOCAL enable_seqscan = off"))
-    statement = select(*keys, *sums).where(*_filters(query, scope)).group_by(*keys).order_by(*keys)
-    found = db.session.connection().execute(statement).all()  # Core rows: the ORM adds nothing here
-    db.session.rollback()
-    return list(found)
+    # Tens of thousands of rows: fetched as the driver gives them, not as SQLAlchemy rows.
+    cursor = db.session.connection().connection.cursor()
+    try:
+        return Prepared(statement).run(RawTransaction(db.engine.dialect, cursor), {})
+    finally:
+        cursor.close()
+        db.session.rollback()
 
 
 def build_report(query: ReportQuery, scope: Scope) -> Report:
     """The figures of every group in the range, in the order of the grouped dimensions, and their totals."""
-    found = fetch_groups(query, scope)
     fields = [_DIMENSION_FIELDS[name] for name in query.dimensions]
-    names = [*fields, *METRICS]
-    publisher = "publisher_id" in fields
-    rows = []
-    for values in found:
-        row = dict(zip(names, values, strict=True))
-        if publisher:
+    names = [*fields, *METRICS, *RATIOS]
+    offset = len(fields)
+    found = fetch_groups(query, scope)
+    rows = [dict(zip(names, (*values, *_ratios(values, offset)))) for values in found]  # noqa: B905 (same length)
+    if "publisher_id" in fields:
+        for row in rows:
             row["publisher_id"] = row["publisher_id"] or None  # "" is traffic without a publisher
-        rows.append(_with_ratios(row))
     # The totals are the columns' sums (over no row, zeros).
-    columns = list(zip(*found, strict=True))[len(fields) :] if found else [()] * len(METRICS)
-    totals = {name: sum(column) for name, column in zip(METRICS, columns, strict=True)}
-    return Report(query.dimensions, rows, _with_ratios(totals))
+    sums = [sum(column) for column in list(zip(*found, strict=True))[offset:]] if found else [0] * len(METRICS)
+    totals = dict(zip((*METRICS, *RATIOS), (*sums, *_ratios(sums, 0)), strict=True))
+    return Report(query.dimensions, rows, totals)
 
 
-def _with_ratios(row: dict[str, Any]) -> dict[str, Any]:
-    """The row's counts with their ratios added; a ratio whose denominator is zero is null."""
-    impressions, billed = row["impressions"], row["delivered"] - row["returned"]
-    row["ctr"] = round(row["clicks"] / impressions, 6) if impressions else None
-    row["lead_rate"] = round(row["leads"] / impressions, 6) if impressions else None
-    row["cpl_cents"] = round(row["spend_cents"] / billed) if billed > 0 else None
-    return row
+_IMPRESSIONS, _CLICKS, _LEADS, _DELIVERED, _RETURNED, _SPEND = (
+    METRICS.index(name) for name in ("impressions", "clicks", "leads", "delivered", "returned", "spend_cents")
+)
+
+
+def _ratios(values: Sequence[int], offset: int) -> tuple[float | None, float | None, int | None]:
+    """``RATIOS`` from the counts at ``values[offset:]`` (in ``METRICS`` order); a ratio whose
+    denominator is zero is null, never an error."""
+    impressions = values[offset + _IMPRESSIONS]
+    billed = values[offset + _DELIVERED] - values[offset + _RETURNED]
+    return (
+        round(values[offset + _CLICKS] / impressions, 6) if impressions else None,
+        round(values[offset + _LEADS] / impressions, 6) if impressions else None,
+        round(values[offset + _SPEND] / billed) if billed > 0 else None,
+    )
 
 
 def report_json(report: Report) -> bytes:
