@@ -19,7 +19,8 @@ from tests.leads.conftest import make_world, school_server  # noqa: F401
 
 @pytest.fixture
 def another_app(app: Flask) -> Iterator[Callable[[Settings], FlaskClient]]:
-    """A client of another app on ``settings``; its campaign index stops watching afterwards."""
+    """A client of another app on ``settings``; its campaign index stops watching, and its campaign
+    values refreshing, afterwards."""
     from adserver import create_app
 
     made: list[Flask] = []
@@ -31,6 +32,7 @@ def another_app(app: Flask) -> Iterator[Callable[[Settings], FlaskClient]]:
     yield make
     for other in made:
         other.extensions["campaign_index"].stop()
+        other.extensions["campaign_values"].stop()
     app.extensions["celery"].set_default()
 
 

@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 
 from adserver import clock
 from adserver.extensions import db, redis_client
 from adserver.logs import bound_request_id
 from adserver.metrics import shared as shared_metrics
-from adserver.models import DeliveryAttempt, Lead, Program, School
+from adserver.models import DeliveryAttempt, Lead, OptOutNotice, Program, School
 from adserver.models.leads import PENDING_DELIVERY
 from adserver.services.leads import statuses
 from adserver.services.leads.personal_data import consent_ip, profile_fields
@@ -127,6 +127,28 @@ def new_claimant() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
+Job = type[Lead] | type[OptOutNotice]  # a row that carries a delivery job's columns
+
+
+def unclaimed(job: Job, now: datetime) -> ColumnElement[bool]:
+    """Nobody holds the job at ``now``: never claimed, or the claim's lease ran out."""
+    return or_(job.claimed_until.is_(None), job.claimed_until < now)
+
+
+def claim(job: Job, job_id: str, claimant: str, now: datetime, timeout_s: int, **also: Any) -> bool:
+    """Claim the job for ``claimant`` if it is pending, due and unclaimed (a conditional UPDATE, so one
+    worker at a time wins), setting ``also`` with it. The claim is a lease that outlives the longest
+    send (the school's connect and read timeouts) by a margin, and lapses if the worker dies."""
+    claimed = db.session.execute(
+        update(job)
+        .where(job.id == job_id, job.delivery_state == "pending",
+               job.next_attempt_at <= now + timedelta(seconds=EARLY_ARRIVAL_S), unclaimed(job, now))
+        .values(claimed_by=claimant, claimed_until=now + timedelta(seconds=2 * timeout_s + CLAIM_MARGIN_S), **also)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
     """Claim the lead's delivery job if it is due and nobody holds it, and build its request, in one
     transaction."""
@@ -138,19 +160,7 @@ def _claim_and_prepare(lead_id: str, claimant: str) -> _Prepared | None:
         db.session.rollback()
         return None
     lead, school = row.Lead, row.School
-    lease = timedelta(seconds=2 * school.delivery_timeout_s + CLAIM_MARGIN_S)
-    claimed = db.session.execute(
-        update(Lead)
-        .where(
-            Lead.id == lead_id,
-            Lead.delivery_state == "pending",
-            Lead.next_attempt_at <= now + timedelta(seconds=EARLY_ARRIVAL_S),
-            or_(Lead.claimed_until.is_(None), Lead.claimed_until < now),
-        )
-        .values(claimed_by=claimant, claimed_until=now + lease, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if not claim(Lead, lead_id, claimant, now, school.delivery_timeout_s, updated_at=now):
         db.session.rollback()
         return None
     program_name = db.session.scalar(select(Program.name).where(Program.id == lead.program_id))
@@ -256,7 +266,7 @@ def due_jobs_query(before: datetime, now: datetime, limit: int) -> Select[tuple[
         .where(
             PENDING_DELIVERY,  # the due-job index's own condition
             Lead.next_attempt_at <= before,
-            or_(Lead.claimed_until.is_(None), Lead.claimed_until < now),
+            unclaimed(Lead, now),
         )
         .order_by(Lead.next_attempt_at)
         .limit(limit)

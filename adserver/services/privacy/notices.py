@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from adserver import clock
 from adserver.auth import Principal
@@ -26,12 +26,12 @@ from adserver.models.privacy import PENDING_NOTICE
 from adserver.pagination import paginate_by_time
 from adserver.schemas.privacy import OptOutNoticeOut, OptOutsQuery
 from adserver.services.leads.delivery import (
-    CLAIM_MARGIN_S,
-    EARLY_ARRIVAL_S,
     MAX_COUNTDOWN_S,
     SWEEP_GRACE_S,
+    claim,
     new_claimant,
     retry_delay_s,
+    unclaimed,
 )
 from adserver.services.leads.feed import FEED_SETTLE_S
 from adserver.services.leads.school_endpoint import Answer, send_to_school
@@ -84,19 +84,7 @@ def _claim_and_prepare(notice_id: str, claimant: str) -> _Send | None:
         db.session.rollback()
         return None
     notice, school = row.OptOutNotice, row.School
-    claimed = db.session.execute(
-        update(OptOutNotice)
-        .where(
-            OptOutNotice.id == notice_id,
-            OptOutNotice.delivery_state == "pending",
-            OptOutNotice.next_attempt_at <= now + timedelta(seconds=EARLY_ARRIVAL_S),
-            or_(OptOutNotice.claimed_until.is_(None), OptOutNotice.claimed_until < now),
-        )
-        .values(claimed_by=claimant,
-                claimed_until=now + timedelta(seconds=2 * school.delivery_timeout_s + CLAIM_MARGIN_S))
-        .execution_options(synchronize_session=False)
-    )  # fmt: skip
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if not claim(OptOutNotice, notice_id, claimant, now, school.delivery_timeout_s):
         db.session.rollback()
         return None
     body = json.dumps(notice_payload(notice), separators=(",", ":"))
@@ -171,8 +159,7 @@ def _due_notices(before: datetime, limit: int) -> list[str]:
     return list(
         db.session.scalars(
             select(OptOutNotice.id)
-            .where(PENDING_NOTICE, OptOutNotice.next_attempt_at <= before,
-                   or_(OptOutNotice.claimed_until.is_(None), OptOutNotice.claimed_until < now))
+            .where(PENDING_NOTICE, OptOutNotice.next_attempt_at <= before, unclaimed(OptOutNotice, now))
             .order_by(OptOutNotice.next_attempt_at)
             .limit(limit)
         )
