@@ -223,6 +223,28 @@ def test_the_csv_carries_the_same_rows(client: FlaskClient, admin: dict[str, str
             assert dict(row) == {k: "" if v is None else str(v) for k, v in expected.items()}
 
 
+def test_events_and_leads_of_the_same_hour_share_each_level_s_row(app: Any, mix: dict[str, Any]) -> None:
+    """Events are summed into their rows by the database, leads by Python: both must name the same
+    hour and day, or a row would be split in two (reports would still add up; the rows would not)."""
+    from sqlalchemy import select
+
+    from adserver.extensions import db
+    from adserver.services.reporting.rollups import LEVELS
+
+    cpl, first = mix["cpl"], mix["first"]
+    with app.app_context():
+        for level in LEVELS:
+            table = level.table
+            where = [table.c.campaign_id == cpl["id"], table.c[level.bucket] <= NOON_PHOENIX]
+            if "publisher_id" in level.keys:
+                where.append(table.c.publisher_id == first["id"])
+            rows = db.session.execute(select(table.c.impressions, table.c.leads).where(*where)).all()
+            # Day 1, first publisher, the CPL ad: 2 impressions and 2 leads (by day and campaign alone,
+            # the second publisher's human impression and 2 leads too).
+            assert [tuple(row) for row in rows] == [(2, 2) if "publisher_id" in level.keys else (3, 4)], table.name
+        db.session.rollback()
+
+
 def test_no_traffic_gives_null_ratios_not_errors(client: FlaskClient, admin: dict[str, str]) -> None:
     body = _report(client, admin, group_by="campaign")
     assert body["rows"] == []
