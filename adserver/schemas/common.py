@@ -43,11 +43,15 @@ def trimmed_pattern(forbidden: str, shortest: int = 1, longest: int | None = Non
     describes the raw value, the code checks the trimmed one, so the bounds on the length are in the
     pattern (a ``maxLength`` would count the whitespace that the code trims away)."""
     edge = f"[^{forbidden}{_TRIMMED}]"
-    inner = f"{{{max(shortest - 2, 0)},{'' if longest is None else longest - 2}}}"
-    value = edge if longest == 1 else f"{edge}(?:[^{forbidden}]{inner}{edge})?"
-    if shortest >= 2:
-        value = f"{edge}[^{forbidden}]{inner}{edge}"
-    elif shortest == 0:
+    # Two edge characters around what lies between them (none when the value is one character long).
+    between = f"[^{forbidden}]{{{max(shortest - 2, 0)},{'' if longest is None else longest - 2}}}"
+    if longest == 1:
+        value = edge
+    elif shortest >= 2:
+        value = f"{edge}{between}{edge}"
+    else:
+        value = f"{edge}(?:{between}{edge})?"
+    if shortest == 0:
         value = f"(?:{value})?"
     return f"^[{_TRIMMED}]*{value}[{_TRIMMED}]*$"
 
