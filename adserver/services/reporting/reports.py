@@ -22,9 +22,10 @@ from sqlalchemy import BigInteger, ColumnElement, Table, cast, func, select, tex
 from adserver.auth import Principal
 from adserver.errors import validation_error
 from adserver.extensions import db
-from adserver.models.rollups import METRICS, CampaignDailyRollup, DailyRollup
+from adserver.models.rollups import METRICS
 from adserver.prepared import Prepared, RawTransaction
 from adserver.schemas.reports import ReportQuery
+from adserver.services.reporting.rollups import CAMPAIGN_DAILY, DAILY, Level
 
 MAX_DAYS = 400
 REPORT_WORK_MEM = "64MB"
@@ -68,10 +69,10 @@ def figures(counts: Mapping[str, int]) -> dict[str, Any]:
     return dict(zip((*METRICS, *RATIOS), (*values, *_ratios(values, 0)), strict=True))
 
 
-def _rollup(query: ReportQuery, scope: Scope) -> Table:
+def _level(query: ReportQuery, scope: Scope) -> Level:
     """The fewest rows that answer: per day and campaign, unless the publisher plays a part."""
     by_publisher = "publisher" in query.dimensions or query.publisher_id is not None or scope.publisher_id is not None
-    return DailyRollup.__table__ if by_publisher else CampaignDailyRollup.__table__  # type: ignore[return-value]
+    return DAILY if by_publisher else CAMPAIGN_DAILY
 
 
 def _filters(table: Table, query: ReportQuery, scope: Scope) -> list[ColumnElement[bool]]:
@@ -87,11 +88,13 @@ def _filters(table: Table, query: ReportQuery, scope: Scope) -> list[ColumnEleme
 def fetch_groups(query: ReportQuery, scope: Scope) -> list[tuple[Any, ...]]:
     """The query behind a report: one row per group, the grouped dimensions then the sums of ``METRICS``."""
     check_range(query.from_, query.to)
-    table = _rollup(query, scope)
-    keys = [table.c[_DIMENSION_FIELDS[name]] for name in query.dimensions]
+    level = _level(query, scope)
+    table = level.table
+    fields = [_DIMENSION_FIELDS[name] for name in query.dimensions]
+    keys = [table.c[field] for field in fields]
     statement = select(*keys).where(*_filters(table, query, scope)).order_by(*keys)
-    if table is CampaignDailyRollup.__table__ and {"day", "campaign"} <= set(query.dimensions):
-        statement = statement.add_columns(*(table.c[name] for name in METRICS))  # each row is a group
+    if set(level.conflict) <= set(fields):  # the grouping holds the rows' whole key: each row is a group
+        statement = statement.add_columns(*(table.c[name] for name in METRICS))
     else:
         # SUM of a bigint is a numeric on PostgreSQL: cast back, so figures are ints everywhere.
         statement = statement.add_columns(

@@ -44,11 +44,10 @@ class Level:
 
 
 _BY_AD_AND_PUBLISHER = ("campaign_id", "ad_id", "publisher_id")
-LEVELS = (
-    Level(cast(Table, HourlyRollup.__table__), "hour", _BY_AD_AND_PUBLISHER),
-    Level(cast(Table, DailyRollup.__table__), "day", _BY_AD_AND_PUBLISHER),
-    Level(cast(Table, CampaignDailyRollup.__table__), "day", ("campaign_id",)),
-)
+HOURLY = Level(cast(Table, HourlyRollup.__table__), "hour", _BY_AD_AND_PUBLISHER)
+DAILY = Level(cast(Table, DailyRollup.__table__), "day", _BY_AD_AND_PUBLISHER)
+CAMPAIGN_DAILY = Level(cast(Table, CampaignDailyRollup.__table__), "day", ("campaign_id",))
+LEVELS = (HOURLY, DAILY, CAMPAIGN_DAILY)
 
 
 class RollupKey(NamedTuple):
